@@ -1,0 +1,26 @@
+"""Recommenders behind one protocol, and the registry that names them."""
+
+from __future__ import annotations
+
+from ..errors import InputError
+from .base import Recommender
+from .ease import EASERecommender
+from .implicit_models import ALSRecommender, BPRRecommender, ItemKNNRecommender
+from .popularity import PopularityRecommender
+
+MODELS: dict[str, type[Recommender]] = {
+    cls.name: cls
+    for cls in (PopularityRecommender, ALSRecommender, BPRRecommender, ItemKNNRecommender, EASERecommender)
+}
+
+
+def model_class(name: str) -> type[Recommender]:
+    """Return the recommender class registered as ``name``."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise InputError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
+
+
+__all__ = ["MODELS", "Recommender", "model_class", "ALSRecommender", "BPRRecommender", "EASERecommender",
+           "ItemKNNRecommender", "PopularityRecommender"]

@@ -1,0 +1,142 @@
+"""The main jobs as functions: training data from the store, train, evaluate, continue.
+
+The CLI and the demo call these, so both run the same code.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .bundle import Bundle, current_bundle_path, load_bundle, write_bundle
+from .errors import InputError
+from .evaluation import EvaluationResult, evaluate, make_split, select_buckets
+from .models import MODELS, Recommender, model_class
+from .products.continuation import Continuation, continue_playlists
+from .signals import PlaylistTracks
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODELS = ("popularity", "als", "bpr", "itemknn", "ease")
+DEFAULT_MODEL = "als"
+
+
+@contextmanager
+def timed(step: str):
+    """Log a step's start and its duration."""
+    log.info("%s ...", step)
+    started = time.perf_counter()
+    yield
+    log.info("%s: done in %.1f s", step, time.perf_counter() - started)
+
+
+def parse_model_params(models: list[str], params: list[str]) -> list[tuple[str, dict]]:
+    """Turn ``--model`` names and ``--param model.key=value`` strings into (label, params) pairs."""
+    for name in models:
+        model_class(name)
+    parsed: dict[str, dict] = {name: {"model": name} for name in models}
+    for item in params:
+        key, sep, raw = item.partition("=")
+        name, dot, parameter = key.partition(".")
+        if not sep or not dot or not parameter:
+            raise InputError(f"invalid --param {item!r}: expected MODEL.NAME=VALUE, for example als.factors=64")
+        if name not in parsed:
+            raise InputError(f"invalid --param {item!r}: model {name!r} is not among the selected models "
+                             f"({', '.join(parsed)})")
+        allowed = inspect.signature(MODELS[name].__init__).parameters
+        if parameter not in allowed or parameter == "self":
+            choices = ", ".join(p for p in allowed if p != "self")
+            raise InputError(f"invalid --param {item!r}: {name} has no parameter {parameter!r}; it has: {choices}")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        parsed[name][parameter] = value
+    return list(parsed.items())
+
+
+def build_model(params: dict) -> Recommender:
+    settings = {k: v for k, v in params.items() if k != "model"}
+    try:
+        return model_class(params["model"])(**settings)
+    except TypeError as exc:
+        raise InputError(f"invalid parameters for {params['model']}: {exc}") from exc
+
+
+def training_data(store: Store) -> PlaylistTracks:
+    pids, uris = store.playlist_track_pairs()
+    if len(pids) == 0:
+        raise InputError(f"the store {store.path} has no playlist tracks; ingest data first with `tastemaker ingest mpd PATH`")
+    return PlaylistTracks.from_pairs(pids, uris)
+
+
+def train(store: Store, data_dir: Path, models: list[tuple[str, dict]], default_model: str | None = None,
+          show_progress: bool = False) -> Path:
+    """Fit the models on every stored playlist and write a bundle; returns its folder."""
+    with timed("build the playlist-track matrix"):
+        data = training_data(store)
+    log.info("training data: %d playlists x %d tracks, %d entries",
+             data.matrix.shape[0], data.matrix.shape[1], data.matrix.nnz)
+    fitted = {}
+    for label, params in models:
+        with timed(f"fit {label}"):
+            fitted[label] = build_model(params).fit(data.matrix, show_progress=show_progress)
+    default = default_model or (DEFAULT_MODEL if DEFAULT_MODEL in fitted else next(iter(fitted)))
+    with timed("write the bundle"):
+        return write_bundle(data_dir, data.tracks, fitted, default, store.snapshot())
+
+
+def run_evaluation(store: Store, models: list[tuple[str, dict]], test_playlists: int = 1000,
+                   buckets: list[str] | None = None, seed_counts: list[int] | None = None, seed: int = 0,
+                   min_hidden: int = 5, n_recommendations: int = 500,
+                   show_progress: bool = False) -> tuple[EvaluationResult, dict]:
+    """Split the stored MPD playlists, train every model on the rest and score the continuations."""
+    selected = select_buckets(buckets, seed_counts)
+    pids, uris = store.playlist_track_pairs()
+    playlists = store.playlists()
+    names = dict(zip(playlists.column("pid").to_pylist(), playlists.column("name").to_pylist()))
+    mpd = {pid for pid, source in zip(playlists.column("pid").to_pylist(), playlists.column("source").to_pylist())
+           if source == "mpd"}
+    if not mpd:
+        raise InputError(f"the store {store.path} has no MPD playlists to evaluate on; ingest some with `tastemaker ingest mpd PATH`")
+    with timed("split test playlists"):
+        split = make_split(pids, uris, names, test_playlists, selected, seed=seed, min_hidden=min_hidden,
+                           candidate_pids=mpd)
+    for bucket, reason in split.skipped_buckets.items():
+        log.warning("bucket %s: %s", bucket, reason)
+    if not split.test:
+        raise InputError("no playlist is long enough for the chosen buckets; lower --min-hidden or choose fewer seeds")
+    with timed(f"evaluate {len(models)} models on {len(split.test)} test playlists"):
+        result = evaluate(split, models, n_recommendations, show_progress)
+    return result, split.describe()
+
+
+def load_current_bundle(data_dir: Path) -> Bundle:
+    return load_bundle(current_bundle_path(data_dir))
+
+
+def continue_seed_lists(bundle: Bundle, seed_lists: list[list[str]], N: int,
+                        model: str | None = None) -> list[Continuation]:
+    recommender = bundle.model(model)
+    return continue_playlists(recommender, bundle.tracks, seed_lists, N, model_name=model or bundle.default_model)
+
+
+def write_submission(path: Path, pids: list[int], continuations: list[Continuation], team_info: str,
+                     N: int = 500) -> None:
+    """Write the challenge's submission CSV: a team_info line, then pid and N track URIs per playlist."""
+    lines = [f"team_info,{team_info}"]
+    for pid, result in zip(pids, continuations):
+        tracks = result.track_ids
+        if len(tracks) != N or len(set(tracks)) != N:
+            raise InputError(f"playlist {pid}: only {len(set(tracks))} distinct tracks could be recommended, "
+                             f"the submission needs {N}; the catalogue is too small")
+        lines.append(",".join([str(pid), *tracks]))
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text("\n".join(lines) + "\n")
+    temporary.replace(path)

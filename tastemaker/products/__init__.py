@@ -1,0 +1,1 @@
+"""What users see: playlist continuation now; home shelves and mixes build on it."""
