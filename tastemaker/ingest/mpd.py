@@ -261,11 +261,15 @@ def _parse_tracks(tracks: list, index: int, path: Path, sha256: str, batch: Play
             item_indexes.append(item_index)
             uris.append(track["track_uri"])
 
-    positions = [track.get("pos") for track in kept]
-    uses_pos = bool(kept) and all(map(_is_int, positions)) and len(set(positions)) == len(positions)
-    if not uses_pos:
-        if any(p is not None for p in positions):
+    # Reduced copies of the MPD have no 'pos' at all; checking the first
+    # track spares building a list of None for every track of those files.
+    uses_pos = False
+    if kept and "pos" in kept[0]:
+        positions = [track.get("pos") for track in kept]
+        uses_pos = all(map(_is_int, positions)) and len(set(positions)) == len(positions)
+        if not uses_pos:
             _warn(report, f"{path}, playlist {index}: missing or repeated 'pos' values; list order used instead")
+    if not uses_pos:
         positions = list(item_indexes)
 
     if len(set(uris)) != len(uris):

@@ -27,7 +27,9 @@ from ..errors import BundleError, InputError, ModelError
 log = logging.getLogger(__name__)
 
 PARAMS_FILE = "params.json"
-SCORING_ROWS = 256  # rows scored at once; bounds the dense score block to 256 x n_items floats
+# Rows scored at once are chosen so a dense score block holds about 2**22
+# values (16 MiB of float32; argpartition's int64 indices double that).
+SCORING_VALUES = 2**22
 
 
 class Recommender(ABC):
@@ -67,8 +69,9 @@ class Recommender(ABC):
         validate_n(N, self.n_items_)
         ids = np.full((user_items.shape[0], N), -1, dtype=np.int64)
         scores = np.full((user_items.shape[0], N), -np.inf, dtype=np.float32)
-        for start in range(0, user_items.shape[0], SCORING_ROWS):
-            rows = user_items[start:start + SCORING_ROWS]
+        block_rows = max(1, SCORING_VALUES // max(1, self.n_items_))
+        for start in range(0, user_items.shape[0], block_rows):
+            rows = user_items[start:start + block_rows]
             block = np.asarray(self._scores(rows), dtype=np.float32)
             if filter_already_liked_items:
                 block[np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr)), rows.indices] = -np.inf
