@@ -54,6 +54,7 @@ class Bundle:
     def model(self, name: str | None = None) -> Recommender:
         name = name or self.default_model
         if name not in self.models:
+            model_class(name)  # An unregistered name raises InputError, which lists the registered models.
             raise InputError(
                 f"model {name!r} is not in the bundle {self.path.name}; it has: {', '.join(self.models)}. "
                 f"Train it with `tastemaker train --model {name}`"

@@ -168,6 +168,32 @@ def ingest_challenge_command(
     _exit_for(_run_ingest("challenge", paths))
 
 
+@ingest_app.command("audio-features")
+def ingest_audio_features_command(
+    path: Annotated[Path, typer.Argument(help="CSV of Spotify audio features keyed by track id or URI.")],
+    key_column: Annotated[Optional[str], typer.Option(help="Name of the track id column; found by name if omitted.")] = None,
+) -> None:
+    """Ingest a table of audio features (danceability, energy, tempo, ...) and report catalogue coverage."""
+    from .ingest.audio_features import ingest_audio_features
+
+    with open_store() as store:
+        report = ingest_audio_features(store, path, key_column)
+    console.print(f"audio features from {path}: {report.rows_read} rows read, {report.rows_loaded} loaded, "
+                  f"{report.rows_merged} merged ({report.merged_already_stored} already stored), "
+                  f"{report.rows_rejected} rejected ({report.seconds:.1f} s)")
+    for reason, count in report.reasons.most_common():
+        console.print(f"  {count:>8}  {reason}")
+    for example in report.examples[:10]:
+        errors.print(f"  {example}", highlight=False)
+    coverage = report.coverage
+    if coverage is not None:
+        console.print(f"coverage: {coverage.tracks_with_features} of {coverage.tracks} catalogue tracks "
+                      f"({coverage.track_share:.1%}), {coverage.occurrences_with_features} of "
+                      f"{coverage.occurrences} playlist rows ({coverage.occurrence_share:.1%})")
+    if report.rows_rejected:
+        raise typer.Exit(1)
+
+
 # Train and evaluate
 
 ModelOption = Annotated[Optional[list[str]], typer.Option(
@@ -243,20 +269,30 @@ def recommend_command(
     playlist: Annotated[Optional[int], typer.Option(help="Continue this stored playlist (its pid).")] = None,
     seed_track: Annotated[Optional[list[str]], typer.Option(
         "--seed-track", help="Seed track URI, for example spotify:track:...; repeatable.")] = None,
+    title: Annotated[Optional[str], typer.Option(help="Playlist title, for models that use titles.")] = None,
     n: Annotated[int, typer.Option("-n", help="Number of tracks to recommend.")] = 10,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model of the current bundle to use.")] = None,
+    user: Annotated[Optional[str], typer.Option(
+        "--user", help="Recommend from this user's imported listening history instead.")] = None,
 ) -> None:
-    """Recommend tracks for a stored playlist or for seed tracks."""
-    if (playlist is None) == (not seed_track):
-        raise InputError("give either --playlist PID or one or more --seed-track URI")
+    """Recommend tracks for a stored playlist, or for seed tracks and a title."""
+    if user is not None:
+        if playlist is not None or seed_track or title:
+            raise InputError("give --user NAME alone, without --playlist, --seed-track or --title")
+        cli_listening.print_user_recommendations(user, n, model)
+        return
+    if playlist is not None and (seed_track or title):
+        raise InputError("give either --playlist PID, or --seed-track URI and --title TEXT, not both")
+    if playlist is None and not seed_track and not title:
+        raise InputError("give --playlist PID, or one or more --seed-track URI, or a --title")
     with open_store(read_only=True) as store:
         if playlist is not None:
-            name, seeds = store.playlist(playlist)
-            console.print(f"playlist {playlist}: {name!r}, {len(seeds)} tracks")
+            title, seeds = store.playlist(playlist)
+            console.print(f"playlist {playlist}: {title!r}, {len(seeds)} tracks")
         else:
-            seeds = list(seed_track)
+            seeds = list(seed_track or [])
         bundle = load_current_bundle(settings.data_dir)
-        result = continue_seed_lists(bundle, [seeds], n, model)[0]
+        result = continue_seed_lists(bundle, [seeds], n, model, [title])[0]
         metadata = store.track_metadata(result.track_ids)
     if result.unknown_seeds:
         errors.print(f"[yellow]warning[/]: {len(result.unknown_seeds)} seed tracks are not in the model's "
@@ -296,7 +332,7 @@ def continue_command(
         log.warning("%d seed entries were invalid and ignored", report.tracks_rejected)
     bundle = load_current_bundle(settings.data_dir)
     with timed(f"continue {len(playlists)} playlists"):
-        results = continue_seed_lists(bundle, [p.seeds for p in playlists], n, model)
+        results = continue_seed_lists(bundle, [p.seeds for p in playlists], n, model, [p.name for p in playlists])
     fallbacks = sum(1 for r in results if r.fallback)
     for playlist, result in zip(playlists, results):
         if result.fallback:
@@ -360,3 +396,8 @@ def main() -> None:
     except KeyboardInterrupt:
         errors.print("interrupted")
         sys.exit(130)
+
+
+from . import cli_listening  # noqa: E402  (registers the listening-history commands)
+
+from . import cli_impact  # noqa: E402  (registers the audit and simulate commands)

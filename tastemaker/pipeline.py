@@ -19,12 +19,14 @@ from .evaluation import EvaluationResult, evaluate, make_split, select_buckets
 from .models import MODELS, Recommender, model_class
 from .products.continuation import Continuation, continue_playlists
 from .signals import PlaylistTracks
+from .signals.catalogue import Catalogue
+from .store.audio import read_audio_features
 from .store import Store
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODELS = ("popularity", "als", "bpr", "itemknn", "ease")
-DEFAULT_MODEL = "als"
+DEFAULT_MODELS = ("two_stage", "popularity", "als", "bpr", "itemknn", "ease", "item2vec", "cooc")
+DEFAULT_MODEL = "two_stage"
 
 
 @contextmanager
@@ -69,6 +71,17 @@ def build_model(params: dict) -> Recommender:
         raise InputError(f"invalid parameters for {params['model']}: {exc}") from exc
 
 
+def load_catalogue(store: Store) -> Catalogue:
+    """Read the artists and any audio features of the stored tracks."""
+    audio = read_audio_features(store) if store.has_table("audio_features") else None
+    return Catalogue(store.track_artists(), audio)
+
+
+def playlist_names(store: Store) -> dict[int, str | None]:
+    playlists = store.playlists()
+    return dict(zip(playlists.column("pid").to_pylist(), playlists.column("name").to_pylist()))
+
+
 def training_data(store: Store) -> PlaylistTracks:
     pids, uris = store.playlist_track_pairs()
     if len(pids) == 0:
@@ -81,15 +94,18 @@ def train(store: Store, data_dir: Path, models: list[tuple[str, dict]], default_
     """Fit the models on every stored playlist and write a bundle; returns its folder."""
     with timed("build the playlist-track matrix"):
         data = training_data(store)
+        context = load_catalogue(store).context(data, playlist_names(store))
     log.info("training data: %d playlists x %d tracks, %d entries",
              data.matrix.shape[0], data.matrix.shape[1], data.matrix.nnz)
     fitted = {}
     for label, params in models:
         with timed(f"fit {label}"):
-            fitted[label] = build_model(params).fit(data.matrix, show_progress=show_progress)
+            fitted[label] = build_model(params).fit(data.matrix, show_progress=show_progress, context=context)
     default = default_model or (DEFAULT_MODEL if DEFAULT_MODEL in fitted else next(iter(fitted)))
+    reports = {label: model.report_ for label, model in fitted.items() if getattr(model, "report_", None)}
     with timed("write the bundle"):
-        return write_bundle(data_dir, data.tracks, fitted, default, store.snapshot())
+        return write_bundle(data_dir, data.tracks, fitted, default, store.snapshot(),
+                            extra={"report": reports} if reports else None)
 
 
 def run_evaluation(store: Store, models: list[tuple[str, dict]], test_playlists: int = 1000,
@@ -100,7 +116,7 @@ def run_evaluation(store: Store, models: list[tuple[str, dict]], test_playlists:
     selected = select_buckets(buckets, seed_counts)
     pids, uris = store.playlist_track_pairs()
     playlists = store.playlists()
-    names = dict(zip(playlists.column("pid").to_pylist(), playlists.column("name").to_pylist()))
+    names = playlist_names(store)
     mpd = {pid for pid, source in zip(playlists.column("pid").to_pylist(), playlists.column("source").to_pylist())
            if source == "mpd"}
     if not mpd:
@@ -113,7 +129,7 @@ def run_evaluation(store: Store, models: list[tuple[str, dict]], test_playlists:
     if not split.test:
         raise InputError("no playlist is long enough for the chosen buckets; lower --min-hidden or choose fewer seeds")
     with timed(f"evaluate {len(models)} models on {len(split.test)} test playlists"):
-        result = evaluate(split, models, n_recommendations, show_progress)
+        result = evaluate(split, models, n_recommendations, show_progress, load_catalogue(store))
     return result, split.describe()
 
 
@@ -121,10 +137,11 @@ def load_current_bundle(data_dir: Path) -> Bundle:
     return load_bundle(current_bundle_path(data_dir))
 
 
-def continue_seed_lists(bundle: Bundle, seed_lists: list[list[str]], N: int,
-                        model: str | None = None) -> list[Continuation]:
+def continue_seed_lists(bundle: Bundle, seed_lists: list[list[str]], N: int, model: str | None = None,
+                        titles: list[str | None] | None = None) -> list[Continuation]:
     recommender = bundle.model(model)
-    return continue_playlists(recommender, bundle.tracks, seed_lists, N, model_name=model or bundle.default_model)
+    return continue_playlists(recommender, bundle.tracks, seed_lists, N, model_name=model or bundle.default_model,
+                              titles=titles)
 
 
 def write_submission(path: Path, pids: list[int], continuations: list[Continuation], team_info: str,

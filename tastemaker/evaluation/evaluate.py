@@ -13,6 +13,7 @@ import numpy as np
 from ..models import model_class
 from ..products.continuation import continue_rows, popularity_order
 from ..signals import PlaylistTracks
+from ..signals.catalogue import Catalogue
 from .metrics import clicks, ndcg, r_precision, recall_at
 from .split import Split
 
@@ -29,6 +30,7 @@ class EvaluationResult:
     n_recommendations: int
     rows: list[dict] = field(default_factory=list)
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
+    reports: dict[str, dict] = field(default_factory=dict)
 
     def value(self, model: str, bucket: str, metric: str) -> float:
         for row in self.rows:
@@ -93,10 +95,16 @@ def score_lists(recommended: np.ndarray, test_hidden: list[set], test_buckets: l
 
 
 def evaluate(split: Split, models: list[tuple[str, dict]], n_recommendations: int = 500,
-             show_progress: bool = False) -> EvaluationResult:
-    """Fit every model on the split's training pairs and score its continuations of the test playlists."""
+             show_progress: bool = False, catalogue: Catalogue | None = None) -> EvaluationResult:
+    """Fit every model on the split's training pairs and score its continuations of the test playlists.
+
+    ``catalogue`` supplies artists and audio features to the models that use
+    them; without it they see no artists and no audio.
+    """
     data = PlaylistTracks.from_pairs(split.train_pids, split.train_uris)
+    context = (catalogue or Catalogue()).context(data, split.names)
     rows, _ = data.rows_for([t.seeds for t in split.test])
+    titles = [t.name for t in split.test]
     hidden = [set(t.hidden) for t in split.test]
     buckets = [t.bucket for t in split.test]
     n = min(n_recommendations, len(data.tracks))
@@ -109,15 +117,17 @@ def evaluate(split: Split, models: list[tuple[str, dict]], n_recommendations: in
         name = params.get("model", label)
         model = model_class(name)(**{k: v for k, v in params.items() if k != "model"})
         started = time.perf_counter()
-        model.fit(data.matrix, show_progress=show_progress)
+        model.fit(data.matrix, show_progress=show_progress, context=context)
         fitted = time.perf_counter()
         if order is None:
             order = popularity_order(model.item_popularity_)
-        ids, _, _, _ = continue_rows(model, rows, n, order)
+        ids, _, _, _ = continue_rows(model, rows, n, order, titles)
         recommended = data.tracks.ids[np.where(ids >= 0, ids, 0)]
         recommended[ids < 0] = None
         done = time.perf_counter()
         result.timings[label] = {"fit": fitted - started, "recommend": done - fitted}
+        if getattr(model, "report_", None):
+            result.reports[label] = model.report_
         log.info("%s: fit %.1f s, %d continuations %.1f s", label, fitted - started, len(split.test), done - fitted)
         for bucket, values in score_lists(recommended, hidden, buckets, n).items():
             result.rows.append({"model": label, "bucket": bucket, **values})

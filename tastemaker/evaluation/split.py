@@ -56,6 +56,7 @@ class Split:
     buckets: tuple[str, ...]
     min_hidden: int
     skipped_buckets: dict[str, str] = field(default_factory=dict)
+    names: dict[int, str | None] = field(default_factory=dict)
 
     def describe(self) -> dict:
         counts: dict[str, int] = {}
@@ -130,4 +131,4 @@ def make_split(pids: np.ndarray, uris: np.ndarray, names: dict[int, str | None],
     order = {b.name: i for i, b in enumerate(buckets)}
     test.sort(key=lambda t: (order[t.bucket], t.pid))
     return Split(test, pids[~hidden_rows], uris[~hidden_rows], seed, tuple(b.name for b in buckets),
-                 min_hidden, skipped)
+                 min_hidden, skipped, names)

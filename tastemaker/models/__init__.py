@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from ..errors import InputError
 from .base import Recommender
+from .cooccurrence import CooccurrenceRecommender
 from .ease import EASERecommender
 from .implicit_models import ALSRecommender, BPRRecommender, ItemKNNRecommender
+from .item2vec import Item2VecRecommender
 from .popularity import PopularityRecommender
+from .two_stage import TwoStageRecommender
 
 MODELS: dict[str, type[Recommender]] = {
     cls.name: cls
-    for cls in (PopularityRecommender, ALSRecommender, BPRRecommender, ItemKNNRecommender, EASERecommender)
+    for cls in (PopularityRecommender, ALSRecommender, BPRRecommender, ItemKNNRecommender, EASERecommender,
+                Item2VecRecommender, CooccurrenceRecommender, TwoStageRecommender)
 }
 
 
@@ -22,5 +26,6 @@ def model_class(name: str) -> type[Recommender]:
         raise InputError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
 
 
-__all__ = ["MODELS", "Recommender", "model_class", "ALSRecommender", "BPRRecommender", "EASERecommender",
-           "ItemKNNRecommender", "PopularityRecommender"]
+__all__ = ["MODELS", "Recommender", "model_class", "ALSRecommender", "BPRRecommender", "CooccurrenceRecommender",
+           "EASERecommender", "Item2VecRecommender", "ItemKNNRecommender", "PopularityRecommender",
+           "TwoStageRecommender"]

@@ -44,8 +44,14 @@ class Recommender(ABC):
 
     # Training
 
-    def fit(self, user_items: sp.csr_matrix, show_progress: bool = False) -> "Recommender":
-        """Fit on a users-by-items matrix; returns self."""
+    uses_titles: ClassVar[bool] = False
+
+    def fit(self, user_items: sp.csr_matrix, show_progress: bool = False, context=None) -> "Recommender":
+        """Fit on a users-by-items matrix; returns self.
+
+        ``context`` (a ``TrainingContext``) carries titles, artists and audio
+        features for the models that use them; the others ignore it.
+        """
         user_items = _as_csr(user_items, "user_items")
         self.n_items_ = user_items.shape[1]
         self.item_popularity_ = np.asarray((user_items > 0).sum(axis=0)).ravel().astype(np.float32)
@@ -57,9 +63,13 @@ class Recommender(ABC):
 
     # Scoring
 
-    def recommend(self, user_items: sp.csr_matrix, N: int = 10,
-                  filter_already_liked_items: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Return the top-N item indices and scores for each row of ``user_items``."""
+    def recommend(self, user_items: sp.csr_matrix, N: int = 10, filter_already_liked_items: bool = True,
+                  titles: list[str | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Return the top-N item indices and scores for each row of ``user_items``.
+
+        ``titles`` are the rows' playlist titles, used by models whose
+        ``uses_titles`` is true and ignored by the others.
+        """
         self._check_fitted()
         user_items = _as_csr(user_items, "user_items")
         if user_items.shape[1] != self.n_items_:

@@ -71,7 +71,8 @@ class ALSRecommender(Recommender):
         return {"track_factors": self._model.item_factors}
 
     def _restore(self, folder: Path, n_items: int) -> None:
-        self._model = self._build()
+        with threadpool_limits(1, "blas"):
+            self._model = self._build()
         factors = load_array(folder, "track_factors", (n_items, self.params["factors"]))
         self._model.item_factors = factors.astype(np.float32)
 

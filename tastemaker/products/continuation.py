@@ -19,7 +19,8 @@ from ..signals import IdMap
 
 log = logging.getLogger(__name__)
 
-FALLBACK_NO_SEEDS = "no known seed tracks: most popular tracks"
+FALLBACK_NO_SEEDS = "no known seed tracks and no usable title: most popular tracks"
+FALLBACK_TITLE = "no known seed tracks: tracks that go with the title"
 FALLBACK_PADDED = "model had fewer than N tracks: completed with the most popular tracks"
 
 
@@ -39,8 +40,9 @@ def popularity_order(popularity: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(len(popularity)), -popularity))
 
 
-def continue_rows(model: Recommender, rows: sp.csr_matrix, N: int,
-                  order: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str | None], np.ndarray]:
+def continue_rows(model: Recommender, rows: sp.csr_matrix, N: int, order: np.ndarray,
+                  titles: list[str | None] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, list[str | None], np.ndarray]:
     """Recommend N items per row, completing short lists from ``order``.
 
     Returns the (k, N) item indices and model scores, each row's fallback
@@ -48,8 +50,11 @@ def continue_rows(model: Recommender, rows: sp.csr_matrix, N: int,
     mask of the positions filled by the fallback, whose scores are -inf.
     """
     validate_n(N, rows.shape[1])
-    ids, scores = model.recommend(rows, N=N, filter_already_liked_items=True)
+    ids, scores = model.recommend(rows, N=N, filter_already_liked_items=True, titles=titles)
     fallbacks: list[str | None] = [None] * rows.shape[0]
+    if model.uses_titles:
+        for r in np.flatnonzero((np.diff(rows.indptr) == 0) & (ids[:, 0] >= 0)):
+            fallbacks[r] = FALLBACK_TITLE
     filled = ids < 0
     for r in np.flatnonzero(filled.any(axis=1)):
         seeds = rows.indices[rows.indptr[r]:rows.indptr[r + 1]]
@@ -57,12 +62,15 @@ def continue_rows(model: Recommender, rows: sp.csr_matrix, N: int,
         excluded = np.concatenate([seeds, present])
         extra = order[~np.isin(order, excluded)][: int(filled[r].sum())]
         ids[r, filled[r]] = np.pad(extra, (0, int(filled[r].sum()) - len(extra)), constant_values=-1)
-        fallbacks[r] = FALLBACK_NO_SEEDS if len(seeds) == 0 else FALLBACK_PADDED
+        if len(seeds) == 0 and fallbacks[r] is None:
+            fallbacks[r] = FALLBACK_NO_SEEDS
+        elif fallbacks[r] is None:
+            fallbacks[r] = FALLBACK_PADDED
     return ids, scores, fallbacks, filled
 
 
 def continue_playlists(model: Recommender, tracks: IdMap, seed_lists: list[list[str]], N: int,
-                       model_name: str | None = None) -> list[Continuation]:
+                       model_name: str | None = None, titles: list[str | None] | None = None) -> list[Continuation]:
     """Continue playlists given as lists of seed track URIs; unknown seeds are reported per playlist."""
     indptr, indices, unknown = [0], [], []
     for seeds in seed_lists:
@@ -73,7 +81,7 @@ def continue_playlists(model: Recommender, tracks: IdMap, seed_lists: list[list[
     rows = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int64),
                           np.asarray(indptr)), shape=(len(seed_lists), len(tracks)))
     order = popularity_order(model.item_popularity_)
-    ids, scores, fallbacks, filled = continue_rows(model, rows, N, order)
+    ids, scores, fallbacks, filled = continue_rows(model, rows, N, order, titles)
     name = model_name or model.name
     results = []
     for r in range(len(seed_lists)):

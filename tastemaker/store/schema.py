@@ -87,8 +87,9 @@ STATEMENTS = [
         seconds DOUBLE NOT NULL
     )
     """,
-    # record_index is the playlist's index in the file and item_index the
-    # track's index in that playlist; both are NULL for a whole-file reject.
+    # record_index is the playlist's index in the file (for a CSV, the data
+    # row's index) and item_index the track's index in that playlist; both are
+    # NULL for a whole-file reject.
     """
     CREATE TABLE IF NOT EXISTS rejects (
         content_sha256 VARCHAR NOT NULL,
@@ -100,4 +101,37 @@ STATEMENTS = [
         reason VARCHAR NOT NULL
     )
     """,
+    # Spotify Web API audio features, one row per track, in the API's units.
+    # Loudness is in dB and tempo in beats per minute. Key is a pitch class,
+    # -1 when none was detected, and mode is 1 for major and 0 for minor. A
+    # track can have features without appearing in any playlist.
+    """
+    CREATE TABLE IF NOT EXISTS audio_features (
+        track_uri VARCHAR PRIMARY KEY,
+        danceability DOUBLE NOT NULL,
+        energy DOUBLE NOT NULL,
+        key INTEGER NOT NULL,
+        loudness DOUBLE NOT NULL,
+        mode INTEGER NOT NULL,
+        speechiness DOUBLE NOT NULL,
+        acousticness DOUBLE NOT NULL,
+        instrumentalness DOUBLE NOT NULL,
+        liveness DOUBLE NOT NULL,
+        valence DOUBLE NOT NULL,
+        tempo DOUBLE NOT NULL,
+        duration_ms BIGINT NOT NULL,
+        time_signature INTEGER NOT NULL,
+        content_sha256 VARCHAR NOT NULL,
+        file VARCHAR NOT NULL,
+        ingested_at TIMESTAMP NOT NULL
+    )
+    """,
 ]
+
+from .listening_schema import LISTENING_STATEMENTS  # noqa: E402
+
+STATEMENTS += LISTENING_STATEMENTS
+
+from .simulation_schema import SIMULATION_STATEMENTS  # noqa: E402
+
+STATEMENTS += SIMULATION_STATEMENTS

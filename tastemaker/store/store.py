@@ -243,6 +243,9 @@ class Store:
         rows = self.connection.execute(query, parameters or []).fetchall()
         return rows[0] if rows else None
 
+    def has_table(self, name: str) -> bool:
+        return self._one("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name])[0] > 0
+
     def counts(self) -> dict[str, int]:
         tables = ["tracks", "artists", "albums", "playlists", "playlist_tracks", "rejects", "ingest_log"]
         # Table names come from the fixed list above, never from input.

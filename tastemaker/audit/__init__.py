@@ -1,0 +1,1 @@
+"""Beyond-accuracy audit of recommended lists: exposure, popularity, diversity, calibration, duration."""

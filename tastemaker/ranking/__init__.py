@@ -1,0 +1,1 @@
+"""Feature assembly and the learning-to-rank model."""

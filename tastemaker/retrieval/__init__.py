@@ -1,0 +1,1 @@
+"""Candidate retrieval: nearest-neighbour indexes and the merge of candidate sources."""
