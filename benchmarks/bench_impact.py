@@ -11,7 +11,7 @@ Prints, in one run:
   ALS, with events written to and read back from the DuckDB store, and kept
   in memory;
 * optionally (``--experiment``) every policy on several seeds, the run whose
-  report holds the homogenisation and reward figures.
+  report contains the homogenisation and reward figures.
 
 Real-data parts are skipped, with the reason, when the data folder is absent.
 Reports (Markdown, HTML, CSV, PNG) go to ``--out``.

@@ -106,7 +106,7 @@ def main() -> None:
             candidates, _ = two_stage._candidates(rows[start:start + 128], titles[start:start + 128])
             recalls.append((min(128, rows.shape[0] - start),
                             candidate_recall(candidates, test_hidden[start:start + 128], top=1000)))
-        two_stage.params["per_source"] = 300
+        two_stage.params["per_source"] = 500
         total = sum(n for n, _ in recalls)
         recall = {s: sum(n * r[s] for n, r in recalls) / total for s in recalls[0][1]}
         best_single = max((v, s) for s, v in recall.items() if s != "merged")

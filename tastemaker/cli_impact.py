@@ -87,7 +87,12 @@ def audit_command(
     if weighting not in WEIGHTINGS:
         raise InputError(f"invalid --weighting {weighting!r}: choose one of {', '.join(WEIGHTINGS)}")
     labels = [label for label, _ in models]
-    frontier_models = [] if no_frontier else list(frontier or (["als"] if "als" in labels else []))
+    if no_frontier:
+        frontier_models = []
+    elif frontier:
+        frontier_models = list(frontier)
+    else:
+        frontier_models = ["als"] if "als" in labels else []
     missing = [m for m in frontier_models if m not in labels]
     if missing:
         raise InputError(f"invalid --frontier {missing[0]!r}: it is not among the audited models ({', '.join(labels)})")

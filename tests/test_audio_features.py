@@ -192,7 +192,9 @@ def test_feature_matrix_rejects_unknown_column():
 
 
 def test_default_columns_leave_out_category_codes():
-    assert "key" not in CONTINUOUS_FEATURES and "mode" not in CONTINUOUS_FEATURES
+    assert "key" not in CONTINUOUS_FEATURES
+    assert "mode" not in CONTINUOUS_FEATURES
+    assert "time_signature" not in CONTINUOUS_FEATURES
     assert len(CONTINUOUS_FEATURES) == 10
 
 
@@ -247,7 +249,8 @@ def test_cosine_distance():
     features = audio_feature_matrix(tracks, table, columns=("energy", "valence"))
     distances = distance_to_seeds(features, [0], [0, 1, 2], metric="cosine")
     assert distances[0] == pytest.approx(0.0, abs=1e-6)
-    assert distances[1] > 0 and distances[2] > 0
+    assert distances[1] > 0
+    assert distances[2] > 0
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
@@ -260,3 +263,16 @@ def test_distance_pairs_match_single(metric):
     for position, (row, item) in enumerate(zip(pair_rows, pair_items)):
         single = distance_to_seeds(features, seed_rows[row].indices, [item], metric=metric)[0]
         np.testing.assert_allclose(paired[position], single, rtol=1e-5, atol=1e-6)
+
+
+def test_oversized_field_rejected(store, tmp_path):
+    path = write_csv(tmp_path / "features.csv", [features_row(ID_A, name="x" * 200_000)])
+    with pytest.raises(InputError, match="line 2: invalid CSV"):
+        ingest_audio_features(store, path)
+    assert read_audio_features(store).num_rows == 0
+
+
+def test_blank_lines_before_header(store, tmp_path):
+    path = tmp_path / "features.csv"
+    path.write_text("\n\n" + HEADER + "\n" + features_row(ID_A) + "\n", encoding="utf-8")
+    assert ingest_audio_features(store, path).rows_loaded == 1

@@ -125,6 +125,12 @@ def test_generated_durations_known(audit_result):
     assert 60 < row["recommended_duration_s"] < 600
 
 
+def test_candidate_artists_counted(audit_result, audit_data):
+    assert 0 < audit_result.candidate_artists["popularity"] < audit_result.candidate_artists["als"]
+    assert audit_result.candidate_artists["als"] <= audit_data.n_artists
+    assert audit_result.n_artists == audit_data.n_artists
+
+
 def test_frontier_points_and_verdict(audit_result):
     points = audit_result.frontier("als")
     # The plain list, each re-ranker at the two frontier strengths, and mmr:0.3 asked for on its own.
@@ -163,7 +169,8 @@ def test_report_files(audit_result, tmp_path):
     assert f"## Audit: all ({users} rows)" in markdown
     assert "als + mmr:0.3" in markdown
     assert "MPD has no genres" in markdown
-    assert "![" in markdown and "frontier-als.png" in markdown
+    assert "![" in markdown
+    assert "frontier-als.png" in markdown
     assert (tmp_path / "frontier-als.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<table>" in (tmp_path / "audit.html").read_text()
 

@@ -157,14 +157,17 @@ def test_seed_similarity_max_and_mean():
 def test_seed_similarity_unknown_candidate_is_nan():
     weights = cooccurrence(matrix(), "count")
     maximum, mean = seed_similarity(weights, [0, -1], [-1, 1])
-    assert np.isnan(maximum[0]) and np.isnan(mean[0])
-    assert maximum[1] == 2.0 and mean[1] == 2.0
+    assert np.isnan(maximum[0])
+    assert np.isnan(mean[0])
+    assert maximum[1] == 2.0
+    assert mean[1] == 2.0
 
 
 def test_seed_similarity_without_seeds_is_nan():
     weights = cooccurrence(matrix(), "count")
     maximum, mean = seed_similarity(weights, [], [0, 1])
-    assert np.isnan(maximum).all() and np.isnan(mean).all()
+    assert np.isnan(maximum).all()
+    assert np.isnan(mean).all()
 
 
 def test_seed_similarity_repeated_seed_counts_once():

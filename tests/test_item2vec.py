@@ -122,7 +122,8 @@ def test_save_load_round_trip(tmp_path):
     model = fit_toy(epochs=5)
     model.save(tmp_path)
     assert json.loads((tmp_path / "params.json").read_text())["model"] == "item2vec"
-    assert not list(tmp_path.glob("*.pkl")) and not list(tmp_path.glob("*.model"))
+    assert not list(tmp_path.glob("*.pkl"))
+    assert not list(tmp_path.glob("*.model"))
     loaded = Item2VecRecommender.load(tmp_path, n_items=16)
     np.testing.assert_array_equal(loaded.track_vectors, model.track_vectors)
     np.testing.assert_array_equal(loaded.has_vector, model.has_vector)

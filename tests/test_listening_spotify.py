@@ -19,7 +19,7 @@ from listening_fixtures import (
 )
 from tastemaker.errors import InputError
 from tastemaker.generate_listening import generate_listening, write_extended_history
-from tastemaker.ingest.spotify import ingest_spotify_extended, platform_family
+from tastemaker.ingest.spotify import ExtendedHistoryIngest, ingest_spotify_extended, platform_family
 from tastemaker.store import Store
 
 
@@ -442,3 +442,27 @@ def test_wrong_flag_types_kept_as_unknown(store, tmp_path):
     assert report.rows_loaded == 1
     assert rows(store, "SELECT shuffle, skipped, offline FROM play_events") == [(None, True, False)]
     assert any("not true or false" in w for w in report.warnings)
+
+
+def test_fast_and_checked_paths_agree(tmp_path, monkeypatch):
+    data = generate_listening(n_users=2, n_tracks=100, n_artists=10, sessions_per_user=4, seed=9)
+    write_extended_history(data, tmp_path / "export", episode_share=0.1)
+    local = extended_play(5, "2021-06-01T10:00:00Z", spotify_track_uri=None, master_metadata_track_name="Local",
+                          master_metadata_album_artist_name="Me", username="listener00000")
+    write_records(tmp_path / "export" / "Streaming_History_Audio_2021_9.json", [local, audiobook_play()])
+    stored = []
+    for name, checked in (("fast", False), ("checked", True)):
+        if checked:
+            monkeypatch.setattr(ExtendedHistoryIngest, "_clean_columns", lambda self, raw, source: None)
+        with Store.open(tmp_path / name) as opened:
+            report = ingest_spotify_extended(opened, [tmp_path / "export"])
+            stored.append((
+                [(f.rows_read, f.rows_loaded, f.rows_set_aside, f.rows_new_track) for f in report.files],
+                rows(opened, "SELECT * EXCLUDE (user_id) FROM play_events ORDER BY ts, track_uri"),
+                rows(opened, "SELECT * EXCLUDE (user_id) FROM set_aside_plays ORDER BY ts"),
+                rows(opened, "SELECT * EXCLUDE (first_seen) FROM tracks ORDER BY track_uri"),
+            ))
+    assert stored[0][0] == stored[1][0]
+    assert stored[0][1] == stored[1][1]
+    assert stored[0][2] == stored[1][2]
+    assert stored[0][3] == stored[1][3]

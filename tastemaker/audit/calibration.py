@@ -1,4 +1,4 @@
-"""Calibration error: how far a list's category mix is from the mix of the history it answers.
+"""Calibration error: how far a list's category mix is from the mix of the history it was made for.
 
 Steck (2018, "Calibrated recommendations") measures it as the Kullback-Leibler
 divergence KL(p || q~) = sum_g p(g) log(p(g) / q~(g)), where p is the category

@@ -1,10 +1,10 @@
-"""What an audit runs on: training rows, test histories with hidden tracks, and track metadata.
+"""Audit input: training rows, test histories with hidden tracks, and track metadata.
 
 On MPD the audited "users" are the test playlists of a RecSys Challenge 2018
 style split: the history is a playlist's seed tracks and the hidden tracks
 score accuracy. Categories for calibration are artists, since MPD has no
-genres, unless the store holds artist tags (HetRec Last.fm), which are used
-where they cover the catalogue.
+genres, unless the store contains artist tags (HetRec Last.fm), which are
+used where they cover the catalogue.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from ..errors import InputError
 from ..evaluation import make_split, select_buckets
 from ..evaluation.split import BUCKETS
+from ..ingest.names import synthetic_artist_uri
 from ..signals import IdMap, PlaylistTracks
 from ..signals.context import TrainingContext
 from ..store import Store
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 CATEGORY_KINDS = ("auto", "artist", "tag")
 # Tags are used for calibration under "auto" only when at least this share
-# of the catalogue's tracks has an artist with tags; otherwise most lists
+# of the catalogue's tracks has an artist with tags. Below it, most lists
 # would have no category mix at all.
 MIN_TAG_COVERAGE = 0.5
 SEEDED_BUCKETS = tuple(b.name for b in BUCKETS if b.seeds > 0)
@@ -175,7 +176,7 @@ def _categories(store: Store, kind: str, track_artist: np.ndarray, n_artists: in
                 by_artist.setdefault(artist, []).append((tag_ids.index(tag), users))
             items, cats, weights = [], [], []
             for item, key in enumerate(artist_keys):
-                for tag, users in by_artist.get(key, ()):
+                for tag, users in by_artist.get(key, None) or by_artist.get(_named_artist_uri(key), ()):
                     items.append(item)
                     cats.append(tag)
                     weights.append(users)
@@ -190,6 +191,17 @@ def _categories(store: Store, kind: str, track_artist: np.ndarray, n_artists: in
             raise InputError(f"--categories tag needs artist tags, but the store {store.path} has none; "
                              "ingest HetRec Last.fm data or use --categories artist")
     return one_hot_categories(track_artist, n_artists), "artist"
+
+
+def _named_artist_uri(key: str | None) -> str | None:
+    """Return the id listening sources give an artist known only by name, for a ``name:`` catalogue key.
+
+    HetRec tags are stored under these ids, while MPD tracks without an
+    artist URI carry the key ``name:`` and the artist name.
+    """
+    if key is None or not key.startswith("name:"):
+        return None
+    return synthetic_artist_uri(key[len("name:"):])
 
 
 def _durations(store: Store, tracks: IdMap) -> np.ndarray:

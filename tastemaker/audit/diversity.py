@@ -1,7 +1,7 @@
 """Diversity within lists and across users: intra-list diversity, homogenisation and the GS-score.
 
 Item vectors are any embedding of the tracks, shape (n_items, d), such as
-ALS track factors; similarity between two tracks is the cosine of their
+ALS track factors. Similarity between two tracks is the cosine of their
 vectors, and a zero vector is dissimilar to everything.
 """
 
@@ -111,7 +111,7 @@ def generalist_specialist(weights: sp.csr_matrix, item_vectors: np.ndarray) -> n
     consumption on Spotify") define the centre as the weighted mean of the
     unit track vectors; the score is then the length of that mean. Near 1 the
     user is a specialist (tracks close together), lower is a generalist.
-    ``weights`` holds play counts, shape (n_users, n_items). NaN for users
+    ``weights`` contains play counts, shape (n_users, n_items). NaN for users
     with no plays. Returns shape (n_users,).
     """
     weights = sp.csr_matrix(weights, dtype=np.float64)

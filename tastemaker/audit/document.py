@@ -1,7 +1,7 @@
 """A small report document that renders to Markdown and to HTML, with CSV tables and PNG figures beside it.
 
 Reports are built as a list of blocks (headings, paragraphs, tables, images)
-so the Markdown and the HTML say the same thing. Every figure is written with
+so the Markdown and the HTML state the same facts. Every figure is written with
 the CSV of the numbers it plots.
 """
 

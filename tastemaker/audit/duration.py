@@ -2,9 +2,9 @@
 
 A royalty-bearing stream counts after 30 seconds whatever the length, so a
 recommender that optimises streams can drift toward short songs. Durations
-are known only for some tracks (the full MPD schema and audio features carry
-them, the reduced MPD sample does not); NaN marks an unknown duration, and
-every figure says how many tracks it rests on.
+are known only for some tracks: the full MPD schema and audio features carry
+them, and the reduced MPD sample does not. NaN marks an unknown duration, and
+every figure states the share of tracks it rests on.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ def duration_bias(lists: np.ndarray, durations_ms: np.ndarray) -> DurationBias:
     """Compare the mean duration of the recommended slots with the mean over the catalogue.
 
     ``durations_ms`` has one entry per catalogue track, NaN where unknown.
-    ``ratio`` is recommended over catalogue mean (below 1: shorter tracks are
-    recommended); ``recommended_known`` and ``catalogue_known`` are the
+    ``ratio`` is recommended over catalogue mean, so below 1 shorter tracks
+    are recommended. ``recommended_known`` and ``catalogue_known`` are the
     shares of slots and of tracks whose duration is known. Means are NaN when
     no duration is known.
     """

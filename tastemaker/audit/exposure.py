@@ -1,8 +1,8 @@
 """Exposure of tracks and artists in recommended lists, and how concentrated it is.
 
 A batch of recommended lists is a (k, N) integer array of track indices, best
-first, where -1 marks an empty slot. Exposure is the attention a slot gets:
-``"uniform"`` counts every slot once, and ``"log"`` weighs rank r (from 1) by
+first, where -1 marks an empty slot. Exposure is the attention a slot gets.
+``"uniform"`` counts every slot once. ``"log"`` weighs rank r (from 1) by
 1 / log2(r + 1), the position discount of DCG, because listeners attend to
 the top of a list more than to its end.
 """
@@ -93,8 +93,8 @@ def long_tail_mask(popularity: np.ndarray, head_share: float = 0.8) -> np.ndarra
     """Mark the long-tail tracks: all but the most popular ones that together take ``head_share`` of interactions.
 
     With the default 0.8, the short head is the smallest set of most popular
-    tracks holding 80% of the training interactions and the long tail holds
-    the other 20%. Ties at the boundary go to the head, by lower index.
+    tracks with 80% of the training interactions, and the long tail has the
+    other 20%. Ties at the boundary go to the head, by lower index.
     """
     if not 0 < head_share < 1:
         raise InputError(f"head_share must be in (0, 1), got {head_share}")

@@ -136,7 +136,17 @@ def frontier_sentence(result: AuditResult, model: str) -> str:
     miss = GINI_CUT_TARGET + top["artist_gini_change"]
     return (f"Not met: {target}. The largest cut within the budget is {top['reranker']} at strength "
             f"{top['strength']:g}, {_percent(top['artist_gini_change'])}, which misses the target by "
-            f"{100 * miss:.1f} percentage points. Best per re-ranker within the budget: {summary}.")
+            f"{100 * miss:.1f} percentage points. Best per re-ranker within the budget: {summary}."
+            f"{_reach(result, model)}")
+
+
+def _reach(result: AuditResult, model: str) -> str:
+    reachable = result.candidate_artists.get(model)
+    if not reachable or not result.n_artists:
+        return ""
+    return (f" Re-rankers only reorder the model's top {result.settings.candidates} candidates, and those of all "
+            f"lists together come from {reachable} of the {result.n_artists} catalogue artists "
+            f"({reachable / result.n_artists:.1%}), so every other artist keeps zero exposure.")
 
 
 def _timings(document: Document, result: AuditResult) -> None:

@@ -1,10 +1,10 @@
 """Train models on audit data, continue the audited rows, optionally re-rank, and measure the lists.
 
-For each model the top ``candidates`` tracks are computed once; each variant
+For each model the top ``candidates`` tracks are computed once. Each variant
 (the plain top N, and each re-ranker at each strength) then picks N of them,
 and every variant is measured per user group. Users are split by the mean
-popularity of their history: the upper half is ``mainstream``, the lower
-half ``niche``; ``all`` holds every audited row.
+popularity of their history: the upper half is ``mainstream`` and the lower
+half ``niche``. The group ``all`` contains every audited row.
 """
 
 from __future__ import annotations
@@ -50,11 +50,11 @@ METRICS = ("coverage", "track_gini", "artist_gini", "top1_artist_share", "long_t
 
 @dataclass
 class AuditSettings:
-    """How lists are made and measured.
+    """Settings of list making and measurement.
 
     N is the audited list length and ``candidates`` the model's list that
     re-rankers choose from. ``weighting`` is the exposure weighting of
-    ``tastemaker.audit.exposure``; ``head_share`` defines the long tail.
+    ``tastemaker.audit.exposure``, and ``head_share`` defines the long tail.
     """
 
     N: int = 100
@@ -75,6 +75,8 @@ class AuditResult:
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
     frontier_models: list[str] = field(default_factory=list)
     reranks: list[tuple[str, float]] = field(default_factory=list)
+    candidate_artists: dict[str, int] = field(default_factory=dict)
+    n_artists: int = 0
 
     def select(self, model: str | None = None, reranker: str | None = None, group: str | None = None) -> list[dict]:
         return [r for r in self.rows if (model is None or r["model"] == model)
@@ -197,7 +199,8 @@ def run_audit(data: AuditData, models: list[tuple[str, dict]], settings: AuditSe
     settings = settings or AuditSettings()
     reranks = list(reranks or [])
     frontier_models = list(frontier_models or [])
-    result = AuditResult(settings, dict(data.description), frontier_models=frontier_models, reranks=reranks)
+    result = AuditResult(settings, dict(data.description), frontier_models=frontier_models, reranks=reranks,
+                         n_artists=data.n_artists)
     N = min(settings.N, data.n_items)
     M = max(N, min(settings.candidates, data.n_items))
 
@@ -215,6 +218,8 @@ def run_audit(data: AuditData, models: list[tuple[str, dict]], settings: AuditSe
         recommended = time.perf_counter()
         timing = {"fit": fitted - started, "recommend": recommended - fitted, "rerank": 0.0}
         result.timings[label] = timing
+        candidate_artists = data.track_artist[ids[ids >= 0]]
+        result.candidate_artists[label] = len(np.unique(candidate_artists[candidate_artists >= 0]))
 
         groups = user_groups(data.histories, popularity)
         tail = long_tail_mask(popularity, settings.head_share)

@@ -22,6 +22,7 @@ import re
 import time
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,7 +103,7 @@ def ingest_audio_features(store: Store, path: str | Path, key_column: str | None
     path = Path(path)
     raw, sha256 = read_file_bytes(path)
     rows = csv.reader(io.StringIO(_decode(raw, path), newline=""))
-    header = next(rows, None)
+    header = next((row for row in rows if row), None)
     if header is None:
         raise InputError(f"{path}: the file is empty; expected a CSV header with a track id column and "
                          f"the columns {', '.join(AUDIO_FEATURE_COLUMNS)}")
@@ -112,9 +113,7 @@ def ingest_audio_features(store: Store, path: str | Path, key_column: str | None
     features: dict[str, list] = {name: [] for name in ("track_uri", *AUDIO_FEATURE_COLUMNS)}
     rejects = PlaylistBatch()  # only its rejects columns are used
     seen: set[str] = set()
-    for row in rows:
-        if not row:
-            continue  # a blank line is not a record
+    for row in _records(rows, path):
         report.rows_read += 1
         problem, uri, values = _parse_row(row, len(header), key_position, positions)
         if problem is not None:
@@ -145,6 +144,16 @@ def ingest_audio_features(store: Store, path: str | Path, key_column: str | None
     log.info("%s: %d rows read, %d loaded, %d merged, %d rejected", path, report.rows_read, report.rows_loaded,
              report.rows_merged, report.rows_rejected)
     return report
+
+
+def _records(rows, path: Path) -> Iterator[list[str]]:
+    """Yield the non-blank rows of a csv reader; a CSV syntax error raises InputError with its line."""
+    try:
+        for row in rows:
+            if row:
+                yield row
+    except csv.Error as exc:
+        raise InputError(f"{path}, line {rows.line_num}: invalid CSV ({exc}); fix the file and ingest it again") from exc
 
 
 def _decode(raw: bytes, path: Path) -> str:

@@ -217,7 +217,7 @@ def _zip_members(path: Path, name_pattern: re.Pattern, kind: str, required: bool
     return [SourceFile(f"{path}:{member}", path, member) for member in members]
 
 
-def decode_utf8(raw: bytes, label: str, report: ListeningFileReport, what: str) -> str:
+def decode_utf8(raw: bytes, label: str, report: ListeningFileReport, format_name: str) -> str:
     """Decode a whole file as UTF-8, accepting a byte-order mark; raise InputError with the byte offset otherwise."""
     offset = 0
     if raw.startswith(UTF8_BOM):
@@ -227,7 +227,7 @@ def decode_utf8(raw: bytes, label: str, report: ListeningFileReport, what: str) 
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(f"{label}: invalid UTF-8 at byte {exc.start + offset}; {what} files are UTF-8") from exc
+        raise InputError(f"{label}: invalid UTF-8 at byte {exc.start + offset}; {format_name} files are UTF-8") from exc
 
 
 def decode_line(raw: bytes) -> tuple[str, bool]:

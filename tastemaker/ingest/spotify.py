@@ -13,6 +13,11 @@ The account-data export (``StreamingHistory_music_N.json``, formerly
 ``artistName``, ``trackName`` and ``msPlayed``, and no URI, so tracks are
 matched to the catalogue by name. The zone of ``endTime`` is not in the file
 and must be given. ``StreamingHistory_podcast_N.json`` rows are set aside.
+
+An extended file whose plays are all well-formed is read by DuckDB's JSON
+reader straight into Arrow, which is faster than building Python objects.
+Any other file, and every account-data file, goes through ``json.loads``
+and checks each value, so that every rejected row gets its exact reason.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ import pyarrow.compute as pc
 
 from ..errors import InputError
 from ..store import Store
-from ..store.listening import PLAY_TYPES, SET_ASIDE_TYPES, keyed_table
+from ..store.listening import PLAY_TYPES, SET_ASIDE_TYPES, JsonArrayReader, keyed_table
+from .files import UTF8_BOM
 from .listening_base import (
     ListeningFileReport,
     ListeningIngest,
@@ -108,13 +114,13 @@ def ingest_spotify_account(store: Store, paths: list[str | Path], timezone: str 
 
 
 def read_json_array(raw: bytes, source: SourceFile, report: ListeningFileReport, record_keys: tuple[str, ...],
-                    what: str) -> list:
+                    format_name: str) -> list:
     """Parse a file that should be a JSON array of play records.
 
     A single JSON object that looks like one record (it has one of
     ``record_keys``) is read as an array of one, with a note.
     """
-    text = decode_utf8(raw, source.label, report, what)
+    text = decode_utf8(raw, source.label, report, format_name)
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -133,7 +139,7 @@ def read_json_array(raw: bytes, source: SourceFile, report: ListeningFileReport,
             return [document]
         raise InputError(
             f"{source.label}: expected a JSON array of plays, found an object with keys {sorted(document)[:5]}; "
-            f"is this a {what} file?"
+            f"is this a {format_name} file?"
         )
     if not isinstance(document, list):
         raise InputError(f"{source.label}: expected a JSON array of plays, found {type(document).__name__}")
@@ -191,6 +197,11 @@ EPISODE_FIELDS = ("spotify_episode_uri", "episode_name")
 AUDIOBOOK_FIELDS = ("audiobook_uri", "audiobook_chapter_uri", "audiobook_title")
 
 
+def _all_match(values: pa.Array, pattern: str) -> bool:
+    """Return whether every non-NULL text value matches ``pattern``."""
+    return pc.all(pc.match_substring_regex(values, pattern)).as_py() in (True, None)
+
+
 def _value(column: pa.Array | list, index: int) -> object:
     return column[index].as_py() if isinstance(column, pa.Array) else column[index]
 
@@ -203,30 +214,71 @@ class ExtendedHistoryIngest(ListeningIngest):
     format = "spotify-extended"
     user_source = "spotify"
     expected_content = "a JSON array of plays"
+    _json_reader: JsonArrayReader | None = None
 
     def parse_file(self, raw: bytes, source: SourceFile, sha256: str, file_key: int,
                    report: ListeningFileReport) -> None:
+        columns = self._clean_columns(raw, source)
+        if columns is not None:
+            if raw.startswith(UTF8_BOM):
+                report.notes.append("a UTF-8 byte-order mark was skipped")
+            report.rows_read = len(columns["ts"])
+            if report.rows_read == 0:
+                report.warn(f"{source.label}: the array is empty; no plays in this file")
+                return
+            self._parse_columns(None, columns, [], source, sha256, file_key, report)
+            return
+
         fast_fields = EXTENDED_PLAY_FIELDS + ([] if self.user_name is not None else [("username", _TEXT)])
         with gc_paused():
             records = read_json_array(raw, source, report, ("ts", "ms_played", "spotify_track_uri"),
                                       "Spotify Extended Streaming History")
-            n = len(records)
-            report.rows_read = n
-            if n == 0:
+            report.rows_read = len(records)
+            if not records:
                 report.warn(f"{source.label}: the array is empty; no plays in this file")
                 return
             columns, not_objects = record_columns(records, EXTENDED_FIELDS, pa.struct(fast_fields))
             self._parse_columns(records, columns, not_objects, source, sha256, file_key, report)
             del records
 
-    def _parse_columns(self, records: list, columns: dict[str, pa.Array | list], not_objects: list[int],
+    def _clean_columns(self, raw: bytes, source: SourceFile) -> dict[str, pa.Array] | None:
+        """Read a file whose every play is well-formed through DuckDB's JSON reader, without Python objects.
+
+        Returns None for a file with a value to reject or warn about, or one
+        that DuckDB cannot read (such as a single object instead of an
+        array), so that the Python path reports it precisely.
+        """
+        if self._json_reader is None:
+            self._json_reader = JsonArrayReader()
+        table = self._json_reader.read(raw, source.path if source.member is None else None, EXTENDED_FIELDS)
+        if table is None:
+            return None
+        columns = {name: table.column(name).combine_chunks() for name in EXTENDED_FIELDS}
+        ts = columns["ts"]
+        if ts.null_count or not _all_match(ts, r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"):
+            return None
+        for name in ("ms_played", "offline_timestamp"):
+            values = columns[name]
+            if (name == "ms_played" and values.null_count) or not _all_match(values, r"^\d{1,15}$"):
+                return None
+            columns[name] = values.cast(pa.int64())
+        for name in ("shuffle", "skipped", "offline", "incognito_mode"):
+            values = columns[name]
+            if not _all_match(values, "^(true|false)$"):
+                return None
+            columns[name] = pc.equal(values, "true")
+        return columns
+
+    def _parse_columns(self, records: list | None, columns: dict[str, pa.Array | list], not_objects: list[int],
                        source: SourceFile, sha256: str, file_key: int, report: ListeningFileReport) -> None:
-        n = len(records)
+        n = len(columns["ts"])
 
         def field_values(name: str, rows: np.ndarray) -> list:
             column = columns.get(name)
             if isinstance(column, list):
                 return [column[i] for i in rows]
+            if isinstance(column, pa.Array):
+                return column.take(pa.array(rows, pa.int64())).to_pylist()
             return [records[i].get(name) if isinstance(records[i], dict) else None for i in rows]
 
         problems: dict[int, tuple[str | None, object, str]] = {}

@@ -44,6 +44,9 @@ STATE_FILE = "two_stage.json"
 SEED_COUNTS = (0, 1, 5, 10, 25, 100)
 MIN_HIDDEN = 5
 UNTITLED_SHARE = 0.2  # ranker playlists with seeds whose title is withheld
+# item2vec is fitted twice and is the slowest signal; a shorter window and
+# fewer epochs than its stand-alone defaults keep the two-stage fit in bounds.
+ITEM2VEC_DEFAULTS = {"window": 20, "epochs": 5}
 CHUNK_ROWS = 128  # playlists whose candidates are built at once; bounds the dense title scores
 
 
@@ -53,7 +56,7 @@ class TwoStageRecommender(Recommender):
     name = "two_stage"
     uses_titles = True
 
-    def __init__(self, per_source: int = 300, popular_candidates: int = 100, audio_candidates: int = 100,
+    def __init__(self, per_source: int = 500, popular_candidates: int = 100, audio_candidates: int = 100,
                  ranker_playlists: int = 2000, ranker_negatives: int = 200, refit: bool = True, index_min_count: int = 2,
                  query_ef: int = 1000, seed: int = 0, als: dict | None = None, item2vec: dict | None = None,
                  cooc: dict | None = None, title: dict | None = None, ranker: dict | None = None):
@@ -61,7 +64,8 @@ class TwoStageRecommender(Recommender):
                          audio_candidates=audio_candidates, ranker_playlists=ranker_playlists,
                          ranker_negatives=ranker_negatives, refit=refit,
                          index_min_count=index_min_count, query_ef=query_ef, seed=seed, als=als or {},
-                         item2vec=item2vec or {}, cooc=cooc or {}, title=title or {}, ranker=ranker or {})
+                         item2vec=ITEM2VEC_DEFAULTS | (item2vec or {}), cooc=cooc or {}, title=title or {},
+                         ranker=ranker or {})
         self.signals_: Signals | None = None
         self.indexes_: dict[str, VectorIndex] = {}
         self.ranker_: Ranker | None = None

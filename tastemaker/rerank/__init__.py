@@ -1,9 +1,9 @@
 """Re-rankers that trade a model's order for calibration, diversity, artist fairness or less popularity bias.
 
 Every product produces (k, M) candidate ids and scores, so any of them can
-pass its lists through ``Reranker.rerank_batch``; ``build_reranker`` makes one
-from a name and the side information it needs, and ``parse_rerank_spec``
-reads the ``NAME:STRENGTH`` form the CLI takes.
+pass its lists through ``Reranker.rerank_batch``. ``build_reranker`` makes a
+re-ranker from a name and the side information it needs, and
+``parse_rerank_spec`` reads the ``NAME:STRENGTH`` form the CLI takes.
 """
 
 from __future__ import annotations

@@ -32,9 +32,9 @@ class Reranker(ABC):
                history: np.ndarray | None = None, history_weights: np.ndarray | None = None) -> np.ndarray:
         """Return up to N of ``candidates`` in the re-ranked order, as an int64 array.
 
-        ``history`` holds the track indices the list answers (a playlist's
-        seeds, a user's plays) and ``history_weights`` their weights; only
-        calibration uses them.
+        ``history`` contains the track indices the list is made for (a
+        playlist's seeds, a user's plays) and ``history_weights`` their
+        weights. Only calibration uses them.
         """
         validate_strength(strength)
         validate_list_length(N)

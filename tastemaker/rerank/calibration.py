@@ -7,7 +7,7 @@ The list is built greedily. At each position the candidate i that maximises
 is appended, where p is the category distribution of the history, q that of
 the list so far with i added, and q~ = (1 - alpha) q + alpha p as in
 ``tastemaker.audit.calibration``. Steck adds the scores of the whole list to
-the first term; only the candidate's own score changes between candidates, so
+the first term. Only the candidate's own score changes between candidates, so
 the choice is the same.
 """
 

@@ -1,9 +1,9 @@
 """Artist-exposure fairness amortised over many lists.
 
-The re-ranker remembers the exposure every artist has received in the lists
-it has produced so far (rank r from 1 gets 1 / log2(r + 1), as in the audit)
-and builds each new list greedily, each position taking the candidate that
-maximises
+The re-ranker keeps the exposure every artist has received in the lists it
+has produced so far, rank r (from 1) counting 1 / log2(r + 1) as in the
+audit. It builds each new list greedily: each position takes the candidate
+that maximises
 
     (1 - strength) * relevance(i) - strength * penalty(artist(i))
 

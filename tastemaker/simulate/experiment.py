@@ -33,7 +33,7 @@ SUMMARY_METRICS = ("jaccard", "utility", "artist_gini", "exposure_gini", "top1_a
 
 @dataclass(frozen=True)
 class ExperimentSettings:
-    """Which policies run on which seeds, and the world, choice and loop settings they share."""
+    """Policies and seeds of an experiment, and the world, choice and loop settings every run shares."""
 
     policies: tuple[str, ...] = DEFAULT_POLICIES
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -72,9 +72,10 @@ class SimulationResult:
     def summary(self) -> list[dict]:
         """Per policy, mean and standard deviation across seeds of the final round and of the totals.
 
-        ``jaccard_rise`` is the final-round Jaccard less the first round's;
-        ``total_utility`` sums utility over rounds; ``utility_vs_als`` and
-        ``jaccard_rise_vs_als`` compare with pure ALS exploitation on the same seeds.
+        ``jaccard_rise`` is the final-round Jaccard less the first round's, and
+        ``total_utility`` sums utility over rounds. ``utility_vs_als`` and
+        ``jaccard_rise_vs_als`` are relative changes against pure ALS
+        exploitation on the same seeds.
         """
         rows = []
         base_utility = self._per_seed(EXPLOITATION, "total_utility")

@@ -8,9 +8,10 @@ samples the curve at the same quantiles (rank times catalogue ratio).
 
 The constants below were measured with
 ``python benchmarks/bench_impact.py --data ../shared/data`` on the MPD sample
-(5,853 playlists, 176,202 tracks, 38,367 artists), the audio features table
-(45,281 durations) and the Spotify skip-challenge sample (201 plays); a world
-built without a store falls back to them.
+(5,853 playlists, 176,202 tracks, 38,367 artists). Durations are those of the
+sample's tracks that have Spotify audio features, and skip rates come from
+the Spotify skip-challenge sample (201 plays). A world built without a store
+uses these constants.
 """
 
 from __future__ import annotations
@@ -53,12 +54,12 @@ class CurveFit:
 
 @dataclass(frozen=True)
 class Calibration:
-    """What the generated world takes from real data.
+    """Real-data parameters of the generated world.
 
-    ``duration_log_mean`` and ``duration_log_sd`` describe log seconds;
+    ``duration_log_mean`` and ``duration_log_sd`` describe log seconds.
     ``early_skip_rate`` is the share of plays stopped within the first
-    seconds (the skip sample's ``skip_2``) and ``completion_rate`` the share
-    played to the end (``not_skipped``). ``tracks_per_artist`` is the mean.
+    seconds (the skip sample's ``skip_2``), and ``completion_rate`` is the
+    share played to the end (``not_skipped``). ``tracks_per_artist`` is a mean.
     """
 
     tracks: CurveFit
@@ -74,7 +75,7 @@ class Calibration:
         return asdict(self)
 
 
-# Measured on the MPD sample, audio features and skip sample, as the module docstring says.
+# Measured on the MPD sample, its audio features and the skip sample with the command in the module docstring.
 DEFAULT_CALIBRATION = Calibration(
     tracks=CurveFit(s=0.9343, q=316.88, C=4.8993e4, n=176202, r2_log=0.9945),
     artists=CurveFit(s=1.3424, q=123.24, C=1.1648e6, n=38367, r2_log=0.9934),

@@ -2,8 +2,8 @@
 
 Before round 1 every user has an organic history (``organic_history``), the
 same for every policy of one seed. Each round the policy recommends a slate,
-the choice model turns it into plays, the plays go to the event sink, and the
-next round's policy sees the rewarded plays read back from it. The reward is
+the choice model turns it into plays, and the plays go to the event sink.
+The next round's policy is given the rewarded plays read back from the sink. The reward is
 ``stream`` (played at least 30 seconds) or ``completion`` (played to the end).
 
 Random draws are split by purpose: the organic history, the users' choices

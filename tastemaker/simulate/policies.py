@@ -32,15 +32,16 @@ from .world import World
 CANDIDATES = 100
 DEFAULT_EPSILON = 0.2
 DEFAULT_BOOST = 0.3
-# Added to ALS scores in proportion to log popularity so that users without
-# rewarded plays (all-zero factors) get the most popular tracks, not the
-# lowest track indices; small enough not to reorder other users' lists.
+# Weight of log popularity added to ALS scores. Users without rewarded plays
+# have all-zero factors, so without it they would get the lowest track
+# indices instead of the most popular tracks. It is too small to reorder
+# other users' lists.
 POPULARITY_TIEBREAK = 1e-4
 
 
 @dataclass
 class LoopState:
-    """What a policy may see before a round: rewarded plays and everything each user has played."""
+    """Input of a policy before a round: the rewarded plays and every track each user has played."""
 
     round: int
     rewards: sp.csr_matrix

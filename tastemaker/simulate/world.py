@@ -10,8 +10,8 @@ everyone.
 
 Appeal follows the real popularity curve of ``Calibration.tracks``: the
 track at quantile p of the world gets the weight of the real track at
-quantile p. Every artist has a track; the other tracks join artists with
-probability proportional to the artists' curve, and appeal ranks go
+quantile p. Every artist has a track, and the other tracks join artists with
+probability proportional to the artists' curve. Appeal ranks go
 preferentially to the tracks of popular artists, as in real catalogues. Durations are log-normal with the fitted
 parameters, clipped to 30 seconds to 15 minutes.
 """

@@ -40,7 +40,7 @@ def occurrence_counts(store: Store) -> dict[str, pa.Table]:
     """Count playlist rows per track and per artist, and tracks per artist, over every stored playlist.
 
     Returns tables keyed ``tracks`` (track_uri, rows), ``artists`` (artist,
-    rows) and ``tracks_per_artist`` (artist, tracks); the artist key is the
+    rows) and ``tracks_per_artist`` (artist, tracks). The artist key is the
     artist URI, else ``name:`` and the artist name.
     """
     artist = "COALESCE(t.artist_uri, 'name:' || t.artist_name)"

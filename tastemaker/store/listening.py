@@ -12,9 +12,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import tempfile
 from dataclasses import astuple, dataclass, field
 from datetime import datetime
+from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -477,6 +480,40 @@ def _insert_fresh(connection, target: str, columns: str) -> dict[int, int]:
     connection.execute(f"INSERT INTO {target} ({columns}) SELECT {columns} FROM fresh_rows")
     connection.execute("DROP TABLE fresh_rows")
     return loaded
+
+
+# Reading source files
+
+
+class JsonArrayReader:
+    """Reads a JSON array of objects into Arrow with DuckDB's JSON reader, every requested field as text.
+
+    Text keeps the values as written (``true``, ``2000.5``) for the caller to
+    validate, because DuckDB's typed reading converts silently ("yes" to true,
+    2000.5 to 2000). The reader has its own in-memory connection, apart from
+    the store's connection, which a writer thread may be using. DuckDB reads
+    files, so bytes without a file are written to a temporary one first.
+    """
+
+    def __init__(self):
+        self.connection = duckdb.connect()
+
+    def read(self, raw: bytes, path: Path | None, fields: tuple[str, ...]) -> pa.Table | None:
+        """Return the fields of every record, or None when DuckDB cannot read the bytes as such an array."""
+        columns = {name: "VARCHAR" for name in fields}
+        query = "SELECT * FROM read_json(?, format = 'array', columns = ?, maximum_object_size = 134217728)"
+        if path is not None:
+            return self._read(query, str(path), columns)
+        with tempfile.NamedTemporaryFile(suffix=".json") as handle:
+            handle.write(raw)
+            handle.flush()
+            return self._read(query, handle.name, columns)
+
+    def _read(self, query: str, path: str, columns: dict[str, str]) -> pa.Table | None:
+        try:
+            return _arrow(self.connection.sql(query, params=[path, columns]))
+        except duckdb.Error:
+            return None
 
 
 # Reads

@@ -17,8 +17,9 @@ SIMULATION_STATEMENTS = [
         created_at TIMESTAMP NOT NULL
     )
     """,
-    # One row per play. round 0 holds the organic history drawn before the
-    # first recommendation; position is the 0-based slate rank, -1 there.
+    # One row per play. Round 0 contains the organic history drawn before
+    # the first recommendation, whose position is -1. Otherwise position is
+    # the 0-based slate rank.
     """
     CREATE TABLE IF NOT EXISTS simulation_events (
         run_id VARCHAR NOT NULL,
