@@ -130,7 +130,7 @@ def experiment(calibration, users: int, tracks: int, rounds: int, seeds: int, ou
                                   loop=LoopSettings(rounds=rounds))
     result = run_experiment(settings, calibration)
     files = write_simulation_report(result, out / "simulation")
-    print(f"\nsimulation experiment: {len(result.runs) + len(result.reward_runs)} runs in {result.seconds:.0f} s")
+    print(f"\nsimulation experiment: {result.run_count} runs in {result.seconds:.0f} s")
     print((out / "simulation" / "simulation.md").read_text())
     print(homogenisation_sentence(result))
     print(f"simulation reports: {sorted(p.name for p in files.values())} in {out / 'simulation'}")

@@ -56,7 +56,7 @@ def _describe(document: Document, result: SimulationResult) -> None:
     world, loop = settings.world, settings.loop
     document.paragraph(
         f"{world.n_users} users, {world.n_tracks} tracks, {loop.rounds} rounds, slates of {loop.slate_size}, "
-        f"reward: {loop.reward}; seeds {', '.join(map(str, settings.seeds))}; {len(result.runs)} runs in "
+        f"reward: {loop.reward}; seeds {', '.join(map(str, settings.seeds))}; {result.run_count} runs in "
         f"{result.seconds:.0f} s. Calibration: {result.calibration.source}.")
     document.bullets([
         "Homogenisation is the mean Jaccard index of users' consumed sets over all pairs of users (Chaney, Stewart "
@@ -79,8 +79,9 @@ def _summary(document: Document, result: SimulationResult, plots: bool) -> None:
                    [[row["policy"], *[_summary_cell(row, key) for key, _ in SUMMARY_COLUMNS]] for row in rows])
     document.paragraph(homogenisation_sentence(result))
     if plots:
-        document.image("homogenisation.png", "Mean pairwise Jaccard of consumed sets per round; bands are one "
-                                             "standard deviation across seeds.")
+        document.image("homogenisation.png", "Mean pairwise Jaccard of consumed sets per round (log scale where "
+                                             "every value is positive); bands are one standard deviation across "
+                                             "seeds.")
         document.image("rounds.png", "Metrics per round per policy, mean across seeds with one standard deviation.")
         document.image("tradeoff.png", "Rise in homogenisation against total utility per policy, across seeds.")
 
@@ -150,9 +151,10 @@ def fit_rows(result: SimulationResult) -> list[dict]:
     for kind in ("track", "artist"):
         real: CurveFit = check[f"real_{kind}_curve"]
         generated: CurveFit = check[f"generated_{kind}_curve"]
-        for name in ("s", "q", "r2_log", "n"):
+        for name in ("s", "q", "r2_log"):
             rows.append({"quantity": f"{kind} curve {name}", "real": float(getattr(real, name)),
                          "generated": float(getattr(generated, name))})
+        rows.append({"quantity": f"{kind}s with plays", "real": real.n, "generated": generated.n})
     for name in ("tracks_per_artist", "early_skip_rate", "completion_rate", "median_duration_s"):
         rows.append({"quantity": name.replace("_", " "), "real": check[f"real_{name}"],
                      "generated": check[f"generated_{name}"]})
@@ -178,14 +180,18 @@ def _band(axes, values: np.ndarray, label: str) -> None:
     mean = values.mean(axis=0)
     sd = values.std(axis=0, ddof=1) if values.shape[0] > 1 else np.zeros_like(mean)
     line, = axes.plot(rounds, mean, label=label, linewidth=1.4)
-    axes.fill_between(rounds, mean - sd, mean + sd, color=line.get_color(), alpha=0.18, linewidth=0)
+    low = np.where(mean - sd > 0, mean - sd, mean)
+    axes.fill_between(rounds, low, mean + sd, color=line.get_color(), alpha=0.18, linewidth=0)
 
 
 def plot_metric(result: SimulationResult, metric: str, title: str, path: Path) -> Path:
+    """Plot one metric per round per policy; a log scale keeps policies that differ tenfold readable."""
     plt = pyplot()
     figure, axes = plt.subplots(figsize=(8, 5))
     for policy in result.policies():
         _band(axes, result.series(metric, policy), policy)
+    if all((result.series(metric, p) > 0).all() for p in result.policies()):
+        axes.set_yscale("log")
     axes.set_xlabel("round")
     axes.set_title(title)
     axes.legend(fontsize=7, ncol=2)

@@ -123,8 +123,9 @@ def ingest_audio_features(store: Store, path: str | Path, key_column: str | None
             report.rows_rejected += 1
             report.reasons[reason.split(":")[0]] += 1
             if len(report.examples) < MAX_EXAMPLES:
-                shown = str(value)[:60]
-                report.examples.append(f"{path}, line {rows.line_num}, field {field_name!r}: {reason} (value {shown!r})")
+                value_start = str(value)[:60]
+                report.examples.append(
+                    f"{path}, line {rows.line_num}, field {field_name!r}: {reason} (value {value_start!r})")
         elif uri in seen:
             report.rows_merged += 1
         else:
@@ -172,19 +173,19 @@ def _header_positions(header: list[str], key_column: str | None, path: Path) -> 
     """Return the position of the key column and of each feature column, in AUDIO_FEATURE_COLUMNS order."""
     names = [name.strip().lower() for name in header]
     if key_column is not None:
-        wanted = key_column.strip().lower()
-        if wanted not in names:
+        key_name = key_column.strip().lower()
+        if key_name not in names:
             raise InputError(f"{path}: key column {key_column!r} not found in the header; columns: {', '.join(header)}")
     else:
-        wanted = next((name for name in KEY_COLUMNS if name in names), None)
-        if wanted is None:
+        key_name = next((name for name in KEY_COLUMNS if name in names), None)
+        if key_name is None:
             raise InputError(f"{path}: no track id column found; name it one of {', '.join(KEY_COLUMNS)} "
                              "or pass its name as key_column")
     missing = [name for name in AUDIO_FEATURE_COLUMNS if name not in names]
     if missing:
         raise InputError(f"{path}: missing feature columns {', '.join(missing)}; "
                          f"the header has: {', '.join(header)}")
-    return names.index(wanted), [names.index(name) for name in AUDIO_FEATURE_COLUMNS]
+    return names.index(key_name), [names.index(name) for name in AUDIO_FEATURE_COLUMNS]
 
 
 def _parse_row(row: list[str], width: int, key_position: int, positions: list[int]

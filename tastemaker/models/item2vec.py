@@ -111,10 +111,9 @@ class Item2VecRecommender(Recommender):
 
     Raising min_count helped most: on this sample two thirds of the tracks
     are in one playlist only, and vectors learned from one playlist are
-    unreliable. negative 5, 10
-    or 20 and sample 1e-3 or 1e-4 changed R-precision by under 0.002 with
-    CBOW; sample 1e-5 lowered it by 0.01. CBOW is the choice when fit time
-    matters more than accuracy.
+    unreliable. With CBOW, negative 5, 10 or 20 and sample 1e-3 or 1e-4
+    changed R-precision by under 0.002, and sample 1e-5 lowered it by 0.01.
+    CBOW is the choice when fit time matters more than accuracy.
     """
 
     name = "item2vec"

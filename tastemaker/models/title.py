@@ -12,8 +12,8 @@ kept, to bound memory.
 A title's score for a track is the weighted mean over its known tokens of
 the token's weight for the track. Each token is weighted by its inverse
 document frequency ``log(1 + N / df)``, where ``N`` is the number of training
-playlists with tracks and ``df`` the number whose title has the token; the
-whole-title token is weighted ``title_weight`` times more.
+playlists with tracks and ``df`` the number whose title has the token. The
+whole-title token gets ``title_weight`` times that weight.
 
 This is not a :class:`~tastemaker.models.base.Recommender`: it scores from a
 string, not from rows of tracks.

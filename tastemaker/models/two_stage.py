@@ -31,7 +31,6 @@ from ..retrieval.index import VectorIndex
 from ..retrieval.merge import Candidates, candidate_recall, merge_candidates
 from ..signals.audio import AudioFeatureMatrix, nearest_to_seeds
 from ..signals.context import TrainingContext
-from ..signals.titles import normalise_title
 from .base import Recommender, load_array, top_n, validate_n
 from .cooccurrence import CooccurrenceRecommender
 from .implicit_models import ALSRecommender
@@ -265,7 +264,12 @@ class TwoStageRecommender(Recommender):
             # Best score first; ties go to the lower track index, so rankings are deterministic.
             order = np.lexsort((candidates.items, -predicted, candidates.rows))
             boundaries = np.searchsorted(candidates.rows[order], np.arange(rows.shape[0] + 1))
+            # A row without seeds whose title matches nothing has no evidence:
+            # it stays empty so that the caller's popularity fallback is flagged.
+            no_evidence = (np.diff(rows.indptr) == 0) & ~np.isfinite(title_scores).any(axis=1)
             for r in range(rows.shape[0]):
+                if no_evidence[r]:
+                    continue
                 chosen = order[boundaries[r]:boundaries[r + 1]][:N]
                 ids[start + r, :len(chosen)] = candidates.items[chosen]
                 scores[start + r, :len(chosen)] = predicted[chosen]
@@ -276,9 +280,6 @@ class TwoStageRecommender(Recommender):
 
     def _similarities(self, itemids: np.ndarray) -> np.ndarray:
         return self.signals_.item2vec._similarities(itemids)
-
-    def has_title_evidence(self, title: str | None) -> bool:
-        return bool(normalise_title(title))
 
     # Persistence
 

@@ -14,10 +14,16 @@ log = logging.getLogger(__name__)
 
 
 class Ranker:
-    """LambdaRank gradient-boosted trees; saved as LightGBM's own text format, never a pickle."""
+    """LambdaRank gradient-boosted trees; saved as LightGBM's own text format, never a pickle.
+
+    ``num_threads`` defaults to 1: LightGBM's OpenMP threads spin while they
+    wait, and on a machine whose cores are busy with other work two threads
+    trained a small ranker 3.5 times slower than one (6.6 s against 1.9 s
+    for 30 rounds on 2 shared cores).
+    """
 
     def __init__(self, n_estimators: int = 200, learning_rate: float = 0.05, num_leaves: int = 63,
-                 min_child_samples: int = 50, truncation_level: int = 30, seed: int = 0, num_threads: int = 0):
+                 min_child_samples: int = 50, truncation_level: int = 30, seed: int = 0, num_threads: int = 1):
         self.params = {"n_estimators": n_estimators, "learning_rate": learning_rate, "num_leaves": num_leaves,
                        "min_child_samples": min_child_samples, "truncation_level": truncation_level, "seed": seed,
                        "num_threads": num_threads}

@@ -54,6 +54,11 @@ class SimulationResult:
     fit_check: dict = field(default_factory=dict)
     seconds: float = 0.0
 
+    @property
+    def run_count(self) -> int:
+        """Distinct runs, counting once a run shared by the policies and the reward experiment."""
+        return len({id(run) for run in self.runs + self.reward_runs})
+
     def round_rows(self, runs: list[RunResult] | None = None) -> list[dict]:
         """Flatten runs into one row per policy, seed, reward and round."""
         return [{"policy": run.policy, "seed": run.seed, "reward": run.reward, **row}
