@@ -134,22 +134,28 @@ def print_ingest_report(report: IngestReport, elapsed: float) -> None:
 
 
 def _exit_for(report: IngestReport) -> None:
-    rejected = report.total("playlists_rejected") + report.total("tracks_rejected")
-    if report.failed_files or rejected:
-        with open_store(read_only=True) as store:
-            for file, record, item, field, value, reason in store.rejects(limit=10):
-                location = f"{file}, playlist {record}" if record is not None else file
-                if item is not None:
-                    location += f", track {item}"
-                if field is not None:
-                    location += f", field {field!r}"
-                errors.print(f"  {location}: {reason}" + (f" (value: {value})" if value is not None else ""),
-                             highlight=False)
-        errors.print(
-            f"[red]error[/]: {len(report.failed_files)} files and {rejected} records were rejected; "
-            "the valid records were loaded. Fix the files listed above and ingest them again; every rejected "
-            "record is kept in the store's rejects table.", highlight=False)
-        raise typer.Exit(1)
+    """Print this run's rejects (whole files are already printed) and exit 1 when there are any."""
+    playlists = report.total("playlists_rejected")
+    tracks = report.total("tracks_rejected")
+    if not (report.failed_files or playlists or tracks):
+        return
+    files = {f.file for f in report.files if f.status == "loaded"}
+    with open_store(read_only=True) as store:
+        shown = [row for row in store.rejects(limit=1000) if row[0] in files and row[1] is not None][:10]
+    for file, record, item, field, value, reason in shown:
+        location = f"{file}, playlist {record}"
+        if item is not None:
+            location += f", track {item}"
+        if field is not None:
+            location += f", field {field!r}"
+        errors.print(f"  {location}: {reason}" + (f" (value: {value})" if value is not None else ""),
+                     highlight=False)
+    errors.print(
+        f"[red]error[/]: rejected {len(report.failed_files)} file(s), {playlists} playlist(s) and {tracks} "
+        "track row(s), the rows of rejected playlists included; everything valid was loaded. Fix the records "
+        "listed above and ingest the fixed files again; every rejected record is kept in the store's rejects "
+        "table.", highlight=False)
+    raise typer.Exit(1)
 
 
 @ingest_app.command("mpd")

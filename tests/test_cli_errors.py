@@ -29,7 +29,7 @@ from tastemaker.models import MODELS
 from tastemaker.products.continuation import FALLBACK_NO_SEEDS
 from tastemaker.store import Store
 
-FIX_REJECTS = "Fix the files listed above and ingest them again"
+FIX_REJECTS = "Fix the records listed above and ingest the fixed files again"
 
 
 def slice_document(*playlists: dict) -> dict:
@@ -88,7 +88,8 @@ def test_ingest_not_json(tmp_path):
     assert result.exception is None
     assert f"rejected file: {path}: invalid JSON at byte 0 (line 1, column 1)" in result.output
     assert "the file is not valid JSON, replace it with a complete copy" in result.output
-    assert "1 files and 0 records were rejected" in result.output
+    assert "rejected 1 file(s), 0 playlist(s) and 0 track row(s)" in result.output
+    assert f"{path}: {path}" not in result.output
     assert stored_counts(tmp_path / "data")["playlists"] == 0
 
 
@@ -156,7 +157,8 @@ def test_ingest_null_track(tmp_path):
     result = invoke_tastemaker("--data-dir", tmp_path / "data", "ingest", "mpd", path)
     assert result.exit_code == 1
     assert f"{path}, playlist 0, track 2: null track entry" in result.output
-    assert "0 files and 1 records were rejected; the valid records were loaded" in result.output
+    assert "rejected 0 file(s), 0 playlist(s) and 1 track row(s)" in result.output
+    assert "everything valid was loaded" in result.output
     assert FIX_REJECTS in result.output
     assert stored_counts(tmp_path / "data")["playlist_tracks"] == 2
 
