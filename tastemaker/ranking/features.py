@@ -67,7 +67,7 @@ def build_features(candidates: Candidates, seed_rows: sp.csr_matrix, titles: lis
     columns.extend([cooc_max, cooc_mean])
 
     centroids, valid = signals.item2vec.row_vectors(seed_rows)
-    unit = signals.item2vec._unit_vectors
+    unit = signals.item2vec.unit_vectors
     similarity = np.einsum("ij,ij->i", centroids[rows], unit[items])
     similarity[~valid[rows] | ~signals.item2vec.has_vector[items]] = np.nan
     columns.append(similarity)
