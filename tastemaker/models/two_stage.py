@@ -43,9 +43,6 @@ STATE_FILE = "two_stage.json"
 SEED_COUNTS = (0, 1, 5, 10, 25, 100)
 MIN_HIDDEN = 5
 UNTITLED_SHARE = 0.2  # ranker playlists with seeds whose title is withheld
-# item2vec is fitted twice and is the slowest signal; a shorter window and
-# fewer epochs than its stand-alone defaults keep the two-stage fit in bounds.
-ITEM2VEC_DEFAULTS = {"window": 20, "epochs": 5}
 CHUNK_ROWS = 128  # playlists whose candidates are built at once; bounds the dense title scores
 
 
@@ -63,8 +60,7 @@ class TwoStageRecommender(Recommender):
                          audio_candidates=audio_candidates, ranker_playlists=ranker_playlists,
                          ranker_negatives=ranker_negatives, refit=refit,
                          index_min_count=index_min_count, query_ef=query_ef, seed=seed, als=als or {},
-                         item2vec=ITEM2VEC_DEFAULTS | (item2vec or {}), cooc=cooc or {}, title=title or {},
-                         ranker=ranker or {})
+                         item2vec=item2vec or {}, cooc=cooc or {}, title=title or {}, ranker=ranker or {})
         self.signals_: Signals | None = None
         self.indexes_: dict[str, VectorIndex] = {}
         self.ranker_: Ranker | None = None
