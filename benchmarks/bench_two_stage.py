@@ -101,20 +101,24 @@ def main() -> None:
         # Candidate recall at 1,000 on the test playlists.
         two_stage.params["per_source"] = 1000
         test_hidden = [set(data.tracks.indices(t.hidden)[0].tolist()) for t in split.test]
-        recalls = []
+        recalls, unions = [], []
         for start in range(0, rows.shape[0], 128):
             candidates, _ = two_stage._candidates(rows[start:start + 128], titles[start:start + 128])
-            recalls.append((min(128, rows.shape[0] - start),
-                            candidate_recall(candidates, test_hidden[start:start + 128], top=1000)))
+            count = min(128, rows.shape[0] - start)
+            recalls.append((count, candidate_recall(candidates, test_hidden[start:start + 128], top=1000)))
+            unions.append((count, candidate_recall(candidates, test_hidden[start:start + 128])["merged"]))
         two_stage.params["per_source"] = 500
         total = sum(n for n, _ in recalls)
         recall = {s: sum(n * r[s] for n, r in recalls) / total for s in recalls[0][1]}
+        union = sum(n * r for n, r in unions) / total
         best_single = max((v, s) for s, v in recall.items() if s != "merged")
         print("\ncandidate recall@1000 on the test playlists (hidden tracks in the catalogue):")
         for source, value in recall.items():
-            print(f"  {source:<12}{value:8.4f}")
-        print(f"  merged / best single source ({best_single[1]}): {recall['merged'] / best_single[0]:.2f}x "
-              "(target at least 1.2x)")
+            label = "merged, first 1000 by best rank" if source == "merged" else source
+            print(f"  {label:<32}{value:8.4f}")
+        print(f"  {'merged, union of every source':<32}{union:8.4f}")
+        print(f"  union / best single source ({best_single[1]}): {union / best_single[0]:.2f}x; first 1000 by best "
+              f"rank / best single source: {recall['merged'] / best_single[0]:.2f}x (target at least 1.2x)")
 
         # Voyager against exact search.
         seeded = np.diff(rows.indptr) > 0

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import (
+    collapse,
     current_bundle,
     invoke_tastemaker,
     refresh_manifest,
@@ -397,3 +398,11 @@ def test_continue_n_too_large(tmp_path, trained_dir, catalogue_size):
     assert_raised(result, InputError,
                   f"N must be an integer from 1 to the catalogue size {catalogue_size}, got {catalogue_size + 1}")
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_data_dir_is_a_file(tmp_path):
+    not_a_folder = tmp_path / "store.txt"
+    not_a_folder.write_text("")
+    result = invoke_tastemaker("--data-dir", not_a_folder, "ingest", "mpd", tmp_path)
+    assert result.exit_code == 1
+    assert f"the data directory {not_a_folder} exists but is not a directory" in collapse(result.output)

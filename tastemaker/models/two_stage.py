@@ -54,7 +54,7 @@ class TwoStageRecommender(Recommender):
 
     def __init__(self, per_source: int = 500, popular_candidates: int = 100, audio_candidates: int = 100,
                  ranker_playlists: int = 2000, ranker_negatives: int = 200, refit: bool = True, index_min_count: int = 2,
-                 query_ef: int = 1000, seed: int = 0, als: dict | None = None, item2vec: dict | None = None,
+                 query_ef: int = 2000, seed: int = 0, als: dict | None = None, item2vec: dict | None = None,
                  cooc: dict | None = None, title: dict | None = None, ranker: dict | None = None):
         super().__init__(per_source=per_source, popular_candidates=popular_candidates,
                          audio_candidates=audio_candidates, ranker_playlists=ranker_playlists,

@@ -290,6 +290,8 @@ def utc_now() -> datetime:
 
 
 def _ensure_writable_dir(data_dir: Path) -> None:
+    if data_dir.exists() and not data_dir.is_dir():
+        raise StoreError(f"the data directory {data_dir} exists but is not a directory; choose another with --data-dir")
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -297,8 +299,6 @@ def _ensure_writable_dir(data_dir: Path) -> None:
             f"cannot create the data directory {data_dir}: {exc.strerror or exc}; "
             "choose another with --data-dir or TASTEMAKER_DATA_DIR"
         ) from exc
-    if not data_dir.is_dir():
-        raise StoreError(f"the data directory {data_dir} exists but is not a directory; choose another with --data-dir")
     probe = data_dir / ".write-test"
     try:
         probe.write_bytes(b"")
