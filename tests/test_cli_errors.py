@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 from conftest import (
-    collapse,
     current_bundle,
     invoke_tastemaker,
     refresh_manifest,
@@ -404,5 +403,5 @@ def test_data_dir_is_a_file(tmp_path):
     not_a_folder = tmp_path / "store.txt"
     not_a_folder.write_text("")
     result = invoke_tastemaker("--data-dir", not_a_folder, "ingest", "mpd", tmp_path)
-    assert result.exit_code == 1
-    assert f"the data directory {not_a_folder} exists but is not a directory" in collapse(result.output)
+    assert isinstance(result.exception, StoreError)
+    assert f"the data directory {not_a_folder} exists but is not a directory" in str(result.exception)
