@@ -35,8 +35,9 @@ from .pipeline import (
 from .store import Store
 
 log = logging.getLogger("tastemaker")
-console = Console()
-errors = Console(stderr=True)
+# Piped output gets a wide console, so tables keep whole ids and numbers.
+console = Console(width=None if sys.stdout.isatty() else 200)
+errors = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 app = typer.Typer(
     help="tastemaker: music recommendation from playlists and listening data.",
@@ -73,7 +74,8 @@ def main_options(
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]", force=True,
                         handlers=[RichHandler(console=errors, show_path=False, rich_tracebacks=False)])
-    logging.getLogger("implicit").setLevel(logging.WARNING)
+    for noisy in ("implicit", "gensim"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def open_store(read_only: bool = False) -> Store:

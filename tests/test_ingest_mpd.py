@@ -332,15 +332,18 @@ def test_duplicate_pid_rejected(tmp_path):
     assert name == "p"
 
 
-def test_rejected_file_reingest_skipped(tmp_path):
+def test_rejected_file_reingest_still_rejected(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text("{not json")
     with Store.open(tmp_path / "data") as store:
         first = ingest_mpd(store, [path])
         second = ingest_mpd(store, [path])
+        log_rows = store.counts()["ingest_log"]
     assert first.files[0].status == "rejected"
-    assert second.files[0].status == "skipped"
-    assert "(rejected); nothing changed" in second.files[0].message
+    assert second.files[0].status == "rejected"
+    assert "the same content was rejected before" in second.files[0].message
+    assert "nothing changed" in second.files[0].message
+    assert log_rows == 1
 
 
 def test_shared_data_override(monkeypatch, tmp_path):

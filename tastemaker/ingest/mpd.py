@@ -134,6 +134,11 @@ class MpdIngest:
             return report
 
         previous = self.ingested.get(sha256)
+        if previous is not None and previous.status == "rejected":
+            # Still rejected: the same bytes cannot load now, so this run fails too.
+            _reject_file(report, f"{path}: the same content was rejected before as {previous.file}; nothing "
+                                 "changed. Its reason is in the store's rejects table; fix the file and ingest it again")
+            return report
         if previous is not None:
             report.status = "skipped"
             report.message = f"same content already ingested as {previous.file} ({previous.status}); nothing changed"

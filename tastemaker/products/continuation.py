@@ -89,7 +89,7 @@ def continue_playlists(model: Recommender, tracks: IdMap, seed_lists: list[list[
         row_scores = np.where(filled[r], np.nan, scores[r])
         sources = ["popularity fallback" if f else name for f in filled[r]]
         if fallbacks[r]:
-            log.info("playlist %d: %s (unknown seeds: %d)", r, fallbacks[r], len(unknown[r]))
+            log.debug("row %d of %d: %s (unknown seeds: %d)", r, len(seed_lists), fallbacks[r], len(unknown[r]))
         results.append(Continuation(
             track_ids=tracks.external(ids[r][valid]),
             scores=[float(s) for s in row_scores[valid]],
