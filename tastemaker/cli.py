@@ -282,11 +282,13 @@ def recommend_command(
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model of the current bundle to use.")] = None,
     user: Annotated[Optional[str], typer.Option(
         "--user", help="Recommend from this user's imported listening history instead.")] = None,
+    rerank: Annotated[Optional[str], typer.Option(
+        help="Re-rank as NAME:STRENGTH, NAME one of calibration, mmr, fairness, popularity; strength 0 to 1.")] = None,
 ) -> None:
     """Recommend tracks for a stored playlist, or for seed tracks and a title."""
     if user is not None:
-        if playlist is not None or seed_track or title:
-            raise InputError("give --user NAME alone, without --playlist, --seed-track or --title")
+        if playlist is not None or seed_track or title or rerank:
+            raise InputError("give --user NAME alone, without --playlist, --seed-track, --title or --rerank")
         cli_listening.print_user_recommendations(user, n, model)
         return
     if playlist is not None and (seed_track or title):
@@ -300,7 +302,7 @@ def recommend_command(
         else:
             seeds = list(seed_track or [])
         bundle = load_current_bundle(settings.data_dir)
-        result = continue_seed_lists(bundle, [seeds], n, model, [title])[0]
+        result = continue_seed_lists(bundle, [seeds], n, model, [title], rerank)[0]
         metadata = store.track_metadata(result.track_ids)
     if result.unknown_seeds:
         errors.print(f"[yellow]warning[/]: {len(result.unknown_seeds)} seed tracks are not in the model's "
@@ -332,6 +334,8 @@ def continue_command(
     team_info: Annotated[str, typer.Option(help="Team name and contact e-mail, comma-separated.")] = "tastemaker,tastemaker@localhost",
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model of the current bundle to use.")] = None,
     n: Annotated[int, typer.Option("-n", help="Tracks per playlist; the challenge requires 500.")] = 500,
+    rerank: Annotated[Optional[str], typer.Option(
+        help="Re-rank as NAME:STRENGTH, NAME one of calibration, mmr, fairness, popularity; strength 0 to 1.")] = None,
 ) -> None:
     """Write a RecSys Challenge 2018 submission: N new tracks for every challenge playlist."""
     with timed("read the challenge set"):
@@ -340,7 +344,8 @@ def continue_command(
         log.warning("%d seed entries were invalid and ignored", report.tracks_rejected)
     bundle = load_current_bundle(settings.data_dir)
     with timed(f"continue {len(playlists)} playlists"):
-        results = continue_seed_lists(bundle, [p.seeds for p in playlists], n, model, [p.name for p in playlists])
+        results = continue_seed_lists(bundle, [p.seeds for p in playlists], n, model, [p.name for p in playlists],
+                                      rerank)
     fallbacks = sum(1 for r in results if r.fallback)
     for playlist, result in zip(playlists, results):
         if result.fallback:

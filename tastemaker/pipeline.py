@@ -13,11 +13,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import scipy.sparse as sp
+
 from .bundle import Bundle, current_bundle_path, load_bundle, write_bundle
 from .errors import InputError
 from .evaluation import EvaluationResult, evaluate, make_split, select_buckets
 from .models import MODELS, Recommender, model_class
 from .products.continuation import Continuation, continue_playlists
+from .rerank import RerankContext, build_reranker, parse_rerank_spec
+from .rerank.base import Reranker
 from .signals import PlaylistTracks
 from .signals.catalogue import Catalogue
 from .store.audio import read_audio_features
@@ -138,10 +143,34 @@ def load_current_bundle(data_dir: Path) -> Bundle:
 
 
 def continue_seed_lists(bundle: Bundle, seed_lists: list[list[str]], N: int, model: str | None = None,
-                        titles: list[str | None] | None = None) -> list[Continuation]:
+                        titles: list[str | None] | None = None, rerank: str | None = None) -> list[Continuation]:
+    """Continue playlists with a bundle's model, re-ranked when ``rerank`` is ``NAME:STRENGTH``."""
     recommender = bundle.model(model)
+    reranker = bundle_reranker(recommender, rerank) if rerank else None
     return continue_playlists(recommender, bundle.tracks, seed_lists, N, model_name=model or bundle.default_model,
-                              titles=titles)
+                              titles=titles, rerank=reranker)
+
+
+def bundle_reranker(model: Recommender, spec: str) -> tuple[Reranker, float]:
+    """Build the re-ranker ``spec`` names from what a fitted model knows of its tracks.
+
+    Artists (for fairness and calibration, with the artist as the category)
+    and ALS track vectors (for MMR) come from a two-stage model; popularity
+    from any model.
+    """
+    name, strength = parse_rerank_spec(spec)
+    signals = getattr(model, "signals_", None)
+    track_artist = vectors = categories = None
+    if signals is not None:
+        track_artist = signals.track_artist
+        vectors = signals.als.track_factors
+        known = np.flatnonzero(track_artist >= 0)
+        n_artists = int(track_artist.max()) + 1 if len(known) else 0
+        categories = sp.csr_matrix((np.ones(len(known)), (known, track_artist[known])),
+                                   shape=(len(track_artist), n_artists))
+    context = RerankContext(track_artist=track_artist, popularity=model.item_popularity_, item_vectors=vectors,
+                            item_categories=categories)
+    return build_reranker(name, context), strength
 
 
 def write_submission(path: Path, pids: list[int], continuations: list[Continuation], team_info: str,

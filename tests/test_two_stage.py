@@ -7,8 +7,9 @@ import pytest
 import scipy.sparse as sp
 
 from tastemaker.bundle import load_bundle, write_bundle
+from tastemaker.errors import InputError
 from tastemaker.models import TwoStageRecommender
-from tastemaker.pipeline import load_catalogue, playlist_names, training_data
+from tastemaker.pipeline import bundle_reranker, load_catalogue, playlist_names, training_data
 from tastemaker.products.continuation import FALLBACK_NO_SEEDS, FALLBACK_TITLE, continue_playlists
 from tastemaker.retrieval.index import VectorIndex, exact_search, measure_recall
 from tastemaker.retrieval.merge import candidate_recall, merge_candidates
@@ -157,3 +158,38 @@ def test_voyager_inner_product_scores_are_dot_products():
 
     assert np.allclose(scores[0], (vectors[ids[0]] @ query[0]), atol=1e-3)
     assert set(ids[0].tolist()) == set(exact_search(vectors, query, 10, "inner_product")[0].tolist())
+
+
+def test_rerank_popularity_lowers_popularity(fitted):
+    model, data, _, pids, uris = fitted
+    seeds = [list(uris[pids == pid][:5]) for pid in np.unique(pids)[:20]]
+    reranker = bundle_reranker(model, "popularity:1")
+
+    plain = continue_playlists(model, data.tracks, seeds, 10)
+    reranked = continue_playlists(model, data.tracks, seeds, 10, rerank=reranker)
+
+    def mean_popularity(results):
+        indices = [data.tracks.index(uri) for result in results for uri in result.track_ids]
+        return float(model.item_popularity_[indices].mean())
+
+    assert mean_popularity(reranked) < mean_popularity(plain)
+    for result, row_seeds in zip(reranked, seeds):
+        assert len(result.track_ids) == 10
+        assert len(set(result.track_ids)) == 10
+        assert not set(result.track_ids) & set(row_seeds)
+
+
+def test_rerank_strength_zero_is_identity(fitted):
+    model, data, _, pids, uris = fitted
+    seeds = [list(uris[pids == pids[0]][:5])]
+
+    plain = continue_playlists(model, data.tracks, seeds, 10)[0]
+    unchanged = continue_playlists(model, data.tracks, seeds, 10, rerank=bundle_reranker(model, "fairness:0"))[0]
+
+    assert unchanged.track_ids == plain.track_ids
+    assert unchanged.scores == plain.scores
+
+
+def test_rerank_invalid_spec_message(fitted):
+    with pytest.raises(InputError, match="invalid re-ranker 'mmr': expected NAME:STRENGTH"):
+        bundle_reranker(fitted[0], "mmr")

@@ -15,12 +15,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..models.base import Recommender, validate_n
+from ..rerank.base import Reranker
 from ..signals import IdMap
 
 log = logging.getLogger(__name__)
 
 FALLBACK_NO_SEEDS = "no known seed tracks and no usable title: most popular tracks"
 FALLBACK_TITLE = "no known seed tracks: tracks that go with the title"
+RERANK_POOL = 500  # tracks a re-ranker chooses from when fewer are requested
 FALLBACK_PADDED = "model had fewer than N tracks: completed with the most popular tracks"
 
 
@@ -70,8 +72,14 @@ def continue_rows(model: Recommender, rows: sp.csr_matrix, N: int, order: np.nda
 
 
 def continue_playlists(model: Recommender, tracks: IdMap, seed_lists: list[list[str]], N: int,
-                       model_name: str | None = None, titles: list[str | None] | None = None) -> list[Continuation]:
-    """Continue playlists given as lists of seed track URIs; unknown seeds are reported per playlist."""
+                       model_name: str | None = None, titles: list[str | None] | None = None,
+                       rerank: tuple[Reranker, float] | None = None) -> list[Continuation]:
+    """Continue playlists given as lists of seed track URIs; unknown seeds are reported per playlist.
+
+    With ``rerank`` (a re-ranker and its strength), the model's first
+    ``max(N, RERANK_POOL)`` tracks are re-ordered and cut to N; the model's
+    order is the relevance the re-ranker trades off.
+    """
     indptr, indices, unknown = [0], [], []
     for seeds in seed_lists:
         known, missing = tracks.indices(seeds)
@@ -81,7 +89,10 @@ def continue_playlists(model: Recommender, tracks: IdMap, seed_lists: list[list[
     rows = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int64),
                           np.asarray(indptr)), shape=(len(seed_lists), len(tracks)))
     order = popularity_order(model.item_popularity_)
-    ids, scores, fallbacks, filled = continue_rows(model, rows, N, order, titles)
+    pool = N if rerank is None else min(max(N, RERANK_POOL), len(tracks))
+    ids, scores, fallbacks, filled = continue_rows(model, rows, pool, order, titles)
+    if rerank is not None:
+        ids, scores, filled = _rerank_rows(ids, scores, filled, rows, N, *rerank)
     name = model_name or model.name
     results = []
     for r in range(len(seed_lists)):
@@ -98,3 +109,19 @@ def continue_playlists(model: Recommender, tracks: IdMap, seed_lists: list[list[
             unknown_seeds=unknown[r],
         ))
     return results
+
+
+def _rerank_rows(ids: np.ndarray, scores: np.ndarray, filled: np.ndarray, rows: sp.csr_matrix, N: int,
+                 reranker: Reranker, strength: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Re-order each row's pool and keep N, carrying each kept track's model score and fallback mark."""
+    rank_relevance = np.where(ids >= 0, -np.arange(ids.shape[1], dtype=np.float64), -np.inf)
+    kept = reranker.rerank_batch(ids, rank_relevance, N, strength, histories=rows)
+    new_scores = np.full(kept.shape, -np.inf, dtype=np.float32)
+    new_filled = np.zeros(kept.shape, dtype=bool)
+    for r in range(kept.shape[0]):
+        position = {int(item): i for i, item in enumerate(ids[r]) if item >= 0}
+        for j, item in enumerate(kept[r]):
+            if item >= 0:
+                new_scores[r, j] = scores[r, position[int(item)]]
+                new_filled[r, j] = filled[r, position[int(item)]]
+    return kept, new_scores, new_filled
