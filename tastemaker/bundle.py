@@ -148,7 +148,7 @@ def load_bundle(path: Path, verify_hashes: bool = True) -> Bundle:
             raise BundleError(f"{path}: file {relative} listed in the manifest is missing; the bundle is incomplete")
         if file.stat().st_size != expected["bytes"]:
             raise BundleError(
-                f"{path}: {relative} has {file.stat().st_size} bytes but the manifest says {expected['bytes']}; "
+                f"{path}: {relative} has {file.stat().st_size} bytes but the manifest lists {expected['bytes']}; "
                 "the bundle was modified or truncated, retrain with `tastemaker train`"
             )
         if verify_hashes and _sha256(file) != expected["sha256"]:
@@ -159,7 +159,7 @@ def load_bundle(path: Path, verify_hashes: bool = True) -> Bundle:
     tracks = IdMap.load(path / TRACKS_FILE)
     if len(tracks) != manifest.get("n_tracks"):
         raise BundleError(
-            f"{path}: {TRACKS_FILE} lists {len(tracks)} tracks but the manifest says {manifest.get('n_tracks')}; "
+            f"{path}: {TRACKS_FILE} lists {len(tracks)} tracks but the manifest lists {manifest.get('n_tracks')}; "
             "the bundle is inconsistent, retrain with `tastemaker train`"
         )
     models = {}

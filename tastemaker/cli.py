@@ -71,7 +71,11 @@ def main_options(
         raise typer.Exit()
     settings.data_dir = data_dir
     settings.show_progress = errors.is_terminal and not quiet
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    level = logging.INFO
+    if verbose:
+        level = logging.DEBUG
+    elif quiet:
+        level = logging.WARNING
     logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]", force=True,
                         handlers=[RichHandler(console=errors, show_path=False, rich_tracebacks=False)])
     for noisy in ("implicit", "gensim"):
@@ -384,7 +388,7 @@ def demo_command(
 
 @app.command("status")
 def status_command() -> None:
-    """Show what the store holds and which bundle is current."""
+    """Show the row counts of the store and which bundle is current."""
     with open_store(read_only=True) as store:
         snapshot = store.snapshot()
     for table, count in snapshot["counts"].items():

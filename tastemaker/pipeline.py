@@ -152,7 +152,7 @@ def continue_seed_lists(bundle: Bundle, seed_lists: list[list[str]], N: int, mod
 
 
 def bundle_reranker(model: Recommender, spec: str) -> tuple[Reranker, float]:
-    """Build the re-ranker ``spec`` names from what a fitted model knows of its tracks.
+    """Build the re-ranker that ``spec`` names from the track data of a fitted model.
 
     Artists (for fairness and calibration, with the artist as the category)
     and ALS track vectors (for MMR) come from a two-stage model; popularity

@@ -128,7 +128,7 @@ def test_load_truncated_file(trained_copy):
     path.write_bytes(path.read_bytes()[:-16])
     with pytest.raises(BundleError) as raised:
         load_bundle(bundle)
-    assert f"models/als/track_factors.npy has {size - 16} bytes but the manifest says {size}" in str(raised.value)
+    assert f"models/als/track_factors.npy has {size - 16} bytes but the manifest lists {size}" in str(raised.value)
 
 
 def test_load_tampered_file(trained_copy):
@@ -161,7 +161,7 @@ def test_load_track_count_mismatch(trained_copy):
     refresh_manifest(bundle, "tracks.txt")
     with pytest.raises(BundleError) as raised:
         load_bundle(bundle)
-    assert f"tracks.txt lists {len(lines) - 1} tracks but the manifest says {len(lines)}" in str(raised.value)
+    assert f"tracks.txt lists {len(lines) - 1} tracks but the manifest lists {len(lines)}" in str(raised.value)
 
 
 def test_load_id_map_shorter_than_arrays(trained_copy, catalogue_size):

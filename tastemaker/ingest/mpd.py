@@ -56,7 +56,7 @@ class ChallengePlaylist:
 def read_challenge(path: str | Path) -> tuple[list[ChallengePlaylist], FileReport]:
     """Validate a challenge set without storing it and return its playlists in file order.
 
-    Invalid seed entries are left out and counted in the report; a playlist
+    Invalid seed entries are left out and counted in the report. A playlist
     that cannot be continued at all (no valid pid) raises InputError, because
     a submission must cover every playlist.
     """
@@ -124,7 +124,7 @@ class MpdIngest:
         return future
 
     def ingest_file(self, path: Path) -> FileReport:
-        """Validate one file and queue it for writing; the report says loaded, skipped or rejected."""
+        """Validate one file and queue it for writing; the report's status is loaded, skipped or rejected."""
         started = time.perf_counter()
         report = FileReport(file=str(path), format=self.source)
         try:
@@ -150,7 +150,7 @@ class MpdIngest:
             playlists = _playlists_of(document, path)
         except InputError as exc:
             # A broken file is still logged under the hash of its bytes, so the
-            # same ingest run again says it was seen and changes nothing.
+            # same ingest run again reports it as rejected before and changes nothing.
             _reject_file(report, str(exc))
             self.pending.add_reject(sha256, str(path), None, None, None, None, str(exc))
         else:
@@ -266,7 +266,7 @@ def _parse_tracks(tracks: list, index: int, path: Path, sha256: str, batch: Play
             item_indexes.append(item_index)
             uris.append(track["track_uri"])
 
-    # Reduced copies of the MPD have no 'pos' at all; checking the first
+    # Reduced copies of the MPD have no 'pos' at all. Checking the first
     # track spares building a list of None for every track of those files.
     uses_pos = False
     if kept and "pos" in kept[0]:

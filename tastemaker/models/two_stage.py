@@ -1,6 +1,6 @@
 """The two-stage recommender: candidates from several sources, then a learned ranking.
 
-Stage one asks each source for its top ``per_source`` tracks: ALS factors
+Stage one takes the top ``per_source`` tracks of each source: ALS factors
 and item2vec vectors through Voyager indexes, co-occurrence with the seeds,
 the title model, audio-feature neighbours of the seeds where features exist,
 and the most popular tracks. Stage two scores every merged candidate with

@@ -1,1 +1,1 @@
-"""What users see: playlist continuation now; home shelves and mixes build on it."""
+"""Products users see. Playlist continuation is the first; home shelves and mixes will build on it."""

@@ -1,9 +1,9 @@
 """Playlist continuation: N new tracks for playlists given by their seed tracks.
 
 A model's list is completed with the most popular tracks when it has fewer
-than N eligible tracks, and replaced by them when the playlist has no known
-seed; both cases are flagged so that an empty or short list never hides a
-failure.
+than N eligible tracks. It is replaced by them when the playlist has neither
+a known seed nor a title the model can use. Both cases are flagged, so an
+empty or short list never hides a failure.
 """
 
 from __future__ import annotations

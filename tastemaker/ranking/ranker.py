@@ -16,10 +16,9 @@ log = logging.getLogger(__name__)
 class Ranker:
     """LambdaRank gradient-boosted trees; saved as LightGBM's own text format, never a pickle.
 
-    ``num_threads`` defaults to 1: LightGBM's OpenMP threads spin while they
-    wait, and on a machine whose cores are busy with other work two threads
-    trained a small ranker 3.5 times slower than one (6.6 s against 1.9 s
-    for 30 rounds on 2 shared cores).
+    ``num_threads`` defaults to 1 because LightGBM's OpenMP threads spin while
+    they wait. On 2 cores busy with other work, two threads trained a small
+    ranker 3.5 times slower than one (6.6 s against 1.9 s for 30 rounds).
     """
 
     def __init__(self, n_estimators: int = 200, learning_rate: float = 0.05, num_leaves: int = 63,

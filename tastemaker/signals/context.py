@@ -1,4 +1,4 @@
-"""What a model may know about the rows and tracks of its training matrix besides the matrix."""
+"""Side information about the rows and tracks of a training matrix: titles, artists, audio features."""
 
 from __future__ import annotations
 
