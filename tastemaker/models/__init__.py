@@ -8,13 +8,14 @@ from .cooccurrence import CooccurrenceRecommender
 from .ease import EASERecommender
 from .implicit_models import ALSRecommender, BPRRecommender, ItemKNNRecommender
 from .item2vec import Item2VecRecommender
+from .playlist_knn import PlaylistKNNRecommender
 from .popularity import PopularityRecommender
 from .two_stage import TwoStageRecommender
 
 MODELS: dict[str, type[Recommender]] = {
     cls.name: cls
     for cls in (PopularityRecommender, ALSRecommender, BPRRecommender, ItemKNNRecommender, EASERecommender,
-                Item2VecRecommender, CooccurrenceRecommender, TwoStageRecommender)
+                Item2VecRecommender, CooccurrenceRecommender, PlaylistKNNRecommender, TwoStageRecommender)
 }
 
 
@@ -27,5 +28,5 @@ def model_class(name: str) -> type[Recommender]:
 
 
 __all__ = ["MODELS", "Recommender", "model_class", "ALSRecommender", "BPRRecommender", "CooccurrenceRecommender",
-           "EASERecommender", "Item2VecRecommender", "ItemKNNRecommender", "PopularityRecommender",
+           "EASERecommender", "Item2VecRecommender", "ItemKNNRecommender", "PlaylistKNNRecommender", "PopularityRecommender",
            "TwoStageRecommender"]

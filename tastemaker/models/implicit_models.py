@@ -10,11 +10,31 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 from implicit.nearest_neighbours import ItemItemRecommender, bm25_weight
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 from .base import Recommender, load_array
 
 log = logging.getLogger(__name__)
+
+_controller: ThreadpoolController | None = None
+
+
+def _one_blas_thread():
+    """Limit BLAS to one thread, with the libraries looked up once per process.
+
+    Building a controller reads the process's memory map, which costs more
+    than folding one playlist in; a served request must not pay it each time.
+    """
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
+
+
+# Threads implicit uses to fold rows in after training. A fold-in solves one
+# small system per row, so for the few rows of a request OpenMP threads cost
+# more in start-up and waiting than they save.
+FOLD_IN_THREADS = 1
 
 
 class ALSRecommender(Recommender):
@@ -46,14 +66,25 @@ class ALSRecommender(Recommender):
         with threadpool_limits(1, "blas"):
             self._model = self._build()
             self._model.fit(user_items, show_progress=show_progress)
+        self._model.num_threads = FOLD_IN_THREADS
 
     @property
     def track_factors(self) -> np.ndarray:
         return self._model.item_factors
 
+    @property
+    def unit_track_factors(self) -> np.ndarray:
+        """Track factors scaled to unit length (zero rows stay zero), computed once per set of factors."""
+        factors = self._model.item_factors
+        if getattr(self, "_unit_source", None) is not factors:
+            norms = np.linalg.norm(factors, axis=1, keepdims=True)
+            self._unit_factors = factors / np.where(norms > 0, norms, 1.0)
+            self._unit_source = factors
+        return self._unit_factors
+
     def user_factors_for(self, rows: sp.csr_matrix) -> np.ndarray:
         """Fold rows in: the factors ALS would give them with the track factors fixed."""
-        with threadpool_limits(1, "blas"):
+        with _one_blas_thread():
             return self._model.recalculate_user(np.arange(rows.shape[0]), rows)
 
     def _scores(self, rows: sp.csr_matrix) -> np.ndarray:
@@ -75,6 +106,7 @@ class ALSRecommender(Recommender):
             self._model = self._build()
         factors = load_array(folder, "track_factors", (n_items, self.params["factors"]))
         self._model.item_factors = factors.astype(np.float32)
+        self._model.num_threads = FOLD_IN_THREADS
 
 
 class BPRRecommender(Recommender):

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import BundleError, ModelError
-from ..ranking.features import Signals, build_features, feature_names
+from ..ranking.features import Evidence, Signals, build_features, feature_names
 from ..ranking.ranker import Ranker
 from ..retrieval.index import VectorIndex
 from ..retrieval.merge import Candidates, candidate_recall, merge_candidates
@@ -35,6 +35,7 @@ from .base import Recommender, load_array, top_n, validate_n
 from .cooccurrence import CooccurrenceRecommender
 from .implicit_models import ALSRecommender
 from .item2vec import Item2VecRecommender
+from .playlist_knn import PlaylistKNNRecommender
 from .title import TitleModel
 
 log = logging.getLogger(__name__)
@@ -54,13 +55,16 @@ class TwoStageRecommender(Recommender):
 
     def __init__(self, per_source: int = 500, popular_candidates: int = 100, audio_candidates: int = 100,
                  ranker_playlists: int = 2000, ranker_negatives: int = 200, refit: bool = True, index_min_count: int = 2,
+                 title_seeds: int = 10,
                  query_ef: int = 2000, seed: int = 0, als: dict | None = None, item2vec: dict | None = None,
-                 cooc: dict | None = None, title: dict | None = None, ranker: dict | None = None):
+                 cooc: dict | None = None, title: dict | None = None, knn: dict | None = None,
+                 ranker: dict | None = None):
         super().__init__(per_source=per_source, popular_candidates=popular_candidates,
                          audio_candidates=audio_candidates, ranker_playlists=ranker_playlists,
-                         ranker_negatives=ranker_negatives, refit=refit,
+                         ranker_negatives=ranker_negatives, refit=refit, title_seeds=title_seeds,
                          index_min_count=index_min_count, query_ef=query_ef, seed=seed, als=als or {},
-                         item2vec=item2vec or {}, cooc=cooc or {}, title=title or {}, ranker=ranker or {})
+                         item2vec=item2vec or {}, cooc=cooc or {}, title=title or {}, knn=knn or {},
+                         ranker=ranker or {})
         self.signals_: Signals | None = None
         self.indexes_: dict[str, VectorIndex] = {}
         self.ranker_: Ranker | None = None
@@ -145,7 +149,7 @@ class TwoStageRecommender(Recommender):
         p = self.params
         fitted = {}
         for name, cls in (("als", ALSRecommender), ("item2vec", Item2VecRecommender),
-                          ("cooc", CooccurrenceRecommender)):
+                          ("cooc", CooccurrenceRecommender), ("knn", PlaylistKNNRecommender)):
             started = time.perf_counter()
             fitted[name] = cls(**p[name]).fit(matrix, show_progress=show_progress)
             timings[f"{name} ({label})"] = time.perf_counter() - started
@@ -155,7 +159,8 @@ class TwoStageRecommender(Recommender):
         timings[f"title ({label})"] = time.perf_counter() - started
         popularity = np.asarray((matrix > 0).sum(axis=0)).ravel().astype(np.float32)
         self.signals_ = Signals(fitted["als"], fitted["item2vec"], fitted["cooc"].weights_, title,
-                                np.asarray(context.track_artist, dtype=np.int64), popularity, context.audio)
+                                np.asarray(context.track_artist, dtype=np.int64), popularity, context.audio,
+                                fitted["knn"])
         self._cooc = fitted["cooc"]
 
         started = time.perf_counter()
@@ -190,11 +195,11 @@ class TwoStageRecommender(Recommender):
             rows = seed_rows[start:start + CHUNK_ROWS]
             chunk_titles = titles[start:start + CHUNK_ROWS]
             chunk_hidden = hidden[start:start + CHUNK_ROWS]
-            candidates, title_scores = self._candidates(rows, chunk_titles)
+            candidates, title_scores, evidence = self._candidates(rows, chunk_titles)
             recalls.append((len(chunk_hidden), candidate_recall(candidates, chunk_hidden)))
             label = np.fromiter((item in chunk_hidden[row] for row, item in zip(candidates.rows, candidates.items)),
                                 dtype=np.float32, count=len(candidates))
-            feature = build_features(candidates, rows, chunk_titles, self.signals_, title_scores)
+            feature = build_features(candidates, rows, chunk_titles, self.signals_, title_scores, evidence)
             # A playlist without a hidden track among its candidates teaches
             # LambdaRank nothing. Of the others, all positives are kept with a
             # seeded sample of negatives, which bounds the ranker's training
@@ -215,27 +220,44 @@ class TwoStageRecommender(Recommender):
         return feature_names(self._source_names())
 
     def _source_names(self) -> tuple[str, ...]:
-        names = ["als", "item2vec", "cooc", "title", "popularity"]
+        names = ["als", "item2vec", "cooc", "knn", "title", "popularity"]
         if self.signals_ is not None and self.signals_.audio is not None:
             names.append("audio")
         return tuple(names)
 
-    def _candidates(self, seed_rows: sp.csr_matrix, titles: list[str | None]) -> tuple[Candidates, np.ndarray]:
-        """Return the merged candidates of a chunk of playlists and the chunk's dense title scores."""
+    def _candidates(self, seed_rows: sp.csr_matrix, titles: list[str | None]
+                    ) -> tuple[Candidates, np.ndarray, Evidence]:
+        """Return the merged candidates of a chunk of playlists, the chunk's dense title scores, and its evidence.
+
+        The evidence rows are the seeds, except that a playlist without seeds
+        takes the ``title_seeds`` tracks its title scores highest: the
+        collaborative sources then work from a title alone. Only real seeds
+        are removed from the candidates.
+        """
         p, signals = self.params, self.signals_
         k = min(p["per_source"], self.n_items_)
-        results: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        results["als"] = self.indexes_["als"].query(signals.als.user_factors_for(seed_rows), k)
-        vectors, _ = signals.item2vec.row_vectors(seed_rows)
-        results["item2vec"] = self.indexes_["item2vec"].query(vectors, k)
-        results["cooc"] = self._cooc.recommend(seed_rows, N=k)
         title_scores = signals.title.scores_for_titles(titles).scores
+        evidence = Evidence.of(_title_evidence(seed_rows, title_scores, p["title_seeds"]), signals)
+        results: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        results["als"] = self.indexes_["als"].query(evidence.als_factors, k)
+        results["item2vec"] = self.indexes_["item2vec"].query(evidence.centroids, k)
+        results["cooc"] = self._cooc.recommend(evidence.rows, N=k, filter_already_liked_items=False)
+        results["knn"] = top_n(evidence.neighbour_scores, k)
         results["title"] = top_n(title_scores, k)
-        popular = top_n(signals.popularity[None, :], min(p["popular_candidates"] + 100, self.n_items_))
-        results["popularity"] = tuple(np.repeat(a, seed_rows.shape[0], axis=0) for a in popular)
+        results["popularity"] = tuple(np.repeat(a, seed_rows.shape[0], axis=0) for a in self._most_popular())
         if signals.audio is not None:
-            results["audio"] = _audio_candidates(signals.audio, seed_rows, min(p["audio_candidates"], self.n_items_))
-        return merge_candidates(results, seed_rows), title_scores
+            audio_k = min(p["audio_candidates"], self.n_items_)
+            results["audio"] = _audio_candidates(signals.audio, evidence.rows, audio_k)
+        return merge_candidates(results, seed_rows), title_scores, evidence
+
+    def _most_popular(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the popularity source's (1, k) ids and scores, computed once per set of signals."""
+        popularity = self.signals_.popularity
+        if getattr(self, "_popular_source", None) is not popularity:
+            k = min(self.params["popular_candidates"] + 100, self.n_items_)
+            self._popular = top_n(popularity[None, :], k)
+            self._popular_source = popularity
+        return self._popular
 
     def recommend(self, user_items: sp.csr_matrix, N: int = 10, filter_already_liked_items: bool = True,
                   titles: list[str | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -254,9 +276,9 @@ class TwoStageRecommender(Recommender):
         for start in range(0, user_items.shape[0], CHUNK_ROWS):
             rows = user_items[start:start + CHUNK_ROWS]
             chunk_titles = titles[start:start + CHUNK_ROWS]
-            candidates, title_scores = self._candidates(rows, chunk_titles)
+            candidates, title_scores, evidence = self._candidates(rows, chunk_titles)
             predicted = self.ranker_.predict(build_features(candidates, rows, chunk_titles, self.signals_,
-                                                            title_scores))
+                                                            title_scores, evidence))
             # Best score first; ties go to the lower track index, so rankings are deterministic.
             order = np.lexsort((candidates.items, -predicted, candidates.rows))
             boundaries = np.searchsorted(candidates.rows[order], np.arange(rows.shape[0] + 1))
@@ -286,6 +308,7 @@ class TwoStageRecommender(Recommender):
         signals.als.save(folder / "als")
         signals.item2vec.save(folder / "item2vec")
         self._cooc.save(folder / "cooc")
+        signals.knn.save(folder / "knn")
         signals.title.save(folder / "title")
         for name, index in self.indexes_.items():
             index.save(folder / f"{name}.voy")
@@ -315,6 +338,7 @@ class TwoStageRecommender(Recommender):
         als = ALSRecommender.load(folder / "als", n_items)
         item2vec = Item2VecRecommender.load(folder / "item2vec", n_items)
         self._cooc = CooccurrenceRecommender.load(folder / "cooc", n_items)
+        knn = PlaylistKNNRecommender.load(folder / "knn", n_items)
         title = TitleModel.load(folder / "title", n_items)
         audio = None
         if state.get("audio"):
@@ -325,7 +349,7 @@ class TwoStageRecommender(Recommender):
                                        np.asarray(meta["std"]))
         self.signals_ = Signals(als, item2vec, self._cooc.weights_, title,
                                 load_array(folder, "track_artist", (n_items,)),
-                                load_array(folder, "popularity", (n_items,)), audio)
+                                load_array(folder, "popularity", (n_items,)), audio, knn)
         self.indexes_ = {name: VectorIndex.load(folder / f"{name}.voy", settings, n_items)
                          for name, settings in state["indexes"].items()}
         self.ranker_ = Ranker.load(folder / "ranker.txt", self.params["ranker"], state["feature_names"])
@@ -340,6 +364,18 @@ def _without(matrix: sp.csr_matrix, rows: np.ndarray, hidden: list[set[int]]) ->
     coo = matrix.tocoo()
     keep = ~np.isin(coo.row.astype(np.int64) * n_items + coo.col, hidden_keys)
     return sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=matrix.shape)
+
+
+def _title_evidence(seed_rows: sp.csr_matrix, title_scores: np.ndarray, count: int) -> sp.csr_matrix:
+    """Return ``seed_rows`` with each row that has no seeds given its title's ``count`` best-scored tracks."""
+    empty = np.flatnonzero(np.diff(seed_rows.indptr) == 0)
+    if count == 0 or len(empty) == 0:
+        return seed_rows
+    ids, _ = top_n(title_scores[empty], min(count, title_scores.shape[1]))
+    picked_rows = np.repeat(empty, ids.shape[1])[ids.ravel() >= 0]
+    picked = ids.ravel()[ids.ravel() >= 0]
+    extra = sp.csr_matrix((np.ones(len(picked), dtype=seed_rows.dtype), (picked_rows, picked)), shape=seed_rows.shape)
+    return (seed_rows + extra).tocsr()
 
 
 def _audio_candidates(audio: AudioFeatureMatrix, seed_rows: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:

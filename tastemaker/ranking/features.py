@@ -14,6 +14,7 @@ import scipy.sparse as sp
 
 from ..models.implicit_models import ALSRecommender
 from ..models.item2vec import Item2VecRecommender
+from ..models.playlist_knn import PlaylistKNNRecommender
 from ..models.title import TitleModel
 from ..retrieval.merge import Candidates
 from ..signals.audio import AudioFeatureMatrix, distance_to_seeds_pairs
@@ -23,7 +24,8 @@ from ..signals.titles import normalise_title
 PAIR_FEATURES = (
     "n_sources", "best_rank", "log_popularity", "artist_seed_share", "artist_popularity_share",
     "cooc_max", "cooc_mean", "item2vec_centroid", "als_dot", "audio_distance", "title_evidence",
-    "seed_count", "has_title",
+    "seed_count", "has_title", "als_seed_max", "als_seed_mean", "item2vec_seed_max", "als_dot_row_rank",
+    "cooc_max_row_rank", "knn_all_score",
 )
 
 
@@ -38,6 +40,28 @@ class Signals:
     track_artist: np.ndarray
     popularity: np.ndarray
     audio: AudioFeatureMatrix | None = None
+    knn: PlaylistKNNRecommender | None = None
+
+
+@dataclass
+class Evidence:
+    """What the features compare candidates with, computed once per chunk of playlists.
+
+    ``rows`` are the seeds, or for a playlist without seeds the tracks its
+    title suggests; the ALS factors and item2vec centroids are folded from them.
+    """
+
+    rows: sp.csr_matrix
+    als_factors: np.ndarray
+    centroids: np.ndarray
+    has_centroid: np.ndarray
+    neighbour_scores: np.ndarray | None = None  # (k, n_items) playlist-neighbour votes, -inf for none
+
+    @classmethod
+    def of(cls, rows: sp.csr_matrix, signals: Signals) -> "Evidence":
+        centroids, valid = signals.item2vec.row_vectors(rows)
+        neighbour_scores = None if signals.knn is None else signals.knn._scores(rows)
+        return cls(rows, signals.als.user_factors_for(rows), centroids, valid, neighbour_scores)
 
 
 def feature_names(sources: tuple[str, ...]) -> list[str]:
@@ -45,12 +69,18 @@ def feature_names(sources: tuple[str, ...]) -> list[str]:
 
 
 def build_features(candidates: Candidates, seed_rows: sp.csr_matrix, titles: list[str | None],
-                   signals: Signals, title_scores: np.ndarray | None = None) -> np.ndarray:
+                   signals: Signals, title_scores: np.ndarray | None = None,
+                   evidence: Evidence | None = None) -> np.ndarray:
     """Return the (m, n_features) float32 feature matrix of the candidates, columns as ``feature_names``.
 
     ``title_scores`` (k, n_items) may be passed when the caller already
-    scored the titles, to avoid doing it twice.
+    scored the titles, to avoid doing it twice. ``evidence`` holds what the
+    similarity features compare each candidate with (by default the seeds);
+    ``seed_count`` always counts the real seeds.
     """
+    if evidence is None:
+        evidence = Evidence.of(seed_rows, signals)
+    evidence_rows = evidence.rows
     rows, items = candidates.rows, candidates.items
     seed_count = np.diff(seed_rows.indptr).astype(np.float32)
     columns: list[np.ndarray] = []
@@ -61,24 +91,22 @@ def build_features(candidates: Candidates, seed_rows: sp.csr_matrix, titles: lis
     columns.append((~np.isnan(candidates.ranks)).sum(axis=1).astype(np.float32))
     columns.append(np.nanmin(np.where(np.isnan(candidates.ranks), np.inf, candidates.ranks), axis=1))
     columns.append(np.log1p(signals.popularity[items]))
-    columns.extend(_artist_features(rows, items, seed_rows, signals.track_artist, signals.popularity))
+    columns.extend(_artist_features(rows, items, evidence_rows, signals.track_artist, signals.popularity))
 
-    cooc_max, cooc_mean = seed_similarity_pairs(signals.cooc_weights, seed_rows, rows, items)
+    cooc_max, cooc_mean = seed_similarity_pairs(signals.cooc_weights, evidence_rows, rows, items)
     columns.extend([cooc_max, cooc_mean])
 
-    centroids, valid = signals.item2vec.row_vectors(seed_rows)
     unit = signals.item2vec.unit_vectors
-    similarity = np.einsum("ij,ij->i", centroids[rows], unit[items])
-    similarity[~valid[rows] | ~signals.item2vec.has_vector[items]] = np.nan
+    similarity = np.einsum("ij,ij->i", evidence.centroids[rows], unit[items])
+    similarity[~evidence.has_centroid[rows] | ~signals.item2vec.has_vector[items]] = np.nan
     columns.append(similarity)
 
-    user_factors = signals.als.user_factors_for(seed_rows)
-    als_score = np.einsum("ij,ij->i", user_factors[rows], signals.als.track_factors[items])
-    als_score[seed_count[rows] == 0] = np.nan
+    als_score = np.einsum("ij,ij->i", evidence.als_factors[rows], signals.als.track_factors[items])
+    als_score[np.diff(evidence_rows.indptr)[rows] == 0] = np.nan
     columns.append(als_score)
 
     if signals.audio is not None:
-        columns.append(distance_to_seeds_pairs(signals.audio, seed_rows, rows, items))
+        columns.append(distance_to_seeds_pairs(signals.audio, evidence_rows, rows, items))
     else:
         columns.append(np.full(len(rows), np.nan, dtype=np.float32))
 
@@ -90,7 +118,56 @@ def build_features(candidates: Candidates, seed_rows: sp.csr_matrix, titles: lis
     columns.append(seed_count[rows])
     has_title = np.array([bool(normalise_title(t)) for t in titles], dtype=np.float32)
     columns.append(has_title[rows])
+
+    als_max, als_mean = seed_vector_similarity(signals.als.unit_track_factors, evidence_rows, rows, items)
+    i2v_max, _ = seed_vector_similarity(unit, evidence_rows, rows, items, signals.item2vec.has_vector)
+    columns.extend([als_max, als_mean, i2v_max, _rank_within_rows(rows, als_score),
+                    _rank_within_rows(rows, cooc_max)])
+    if evidence.neighbour_scores is None:
+        columns.append(np.full(len(rows), np.nan, dtype=np.float32))
+    else:
+        votes = evidence.neighbour_scores[rows, items]
+        columns.append(np.where(np.isfinite(votes), votes, 0.0).astype(np.float32))
     return np.column_stack(columns).astype(np.float32)
+
+
+def seed_vector_similarity(unit: np.ndarray, seed_rows: sp.csr_matrix, rows: np.ndarray, items: np.ndarray,
+                           has_vector: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Return the largest and the mean cosine similarity of each candidate to its playlist's seeds.
+
+    ``unit`` holds unit-length track vectors. Seeds or candidates without a
+    vector (``has_vector`` False) are left out; a pair with none gets NaN.
+    """
+    maximum = np.full(len(rows), np.nan, dtype=np.float32)
+    mean = np.full(len(rows), np.nan, dtype=np.float32)
+    order = np.argsort(rows, kind="stable")
+    present, starts = np.unique(rows[order], return_index=True)
+    ends = np.append(starts[1:], len(order))
+    for row, start, end in zip(present, starts, ends):
+        seeds = seed_rows.indices[seed_rows.indptr[row]:seed_rows.indptr[row + 1]]
+        if has_vector is not None:
+            seeds = seeds[has_vector[seeds]]
+        if len(seeds) == 0:
+            continue
+        positions = order[start:end]
+        similarity = unit[items[positions]] @ unit[seeds].T
+        maximum[positions] = similarity.max(axis=1)
+        mean[positions] = similarity.mean(axis=1)
+    if has_vector is not None:
+        maximum[~has_vector[items]] = np.nan
+        mean[~has_vector[items]] = np.nan
+    return maximum, mean
+
+
+def _rank_within_rows(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Return each value's rank among the candidates of its row, 0 for the largest; NaN stays NaN."""
+    filled = np.where(np.isnan(values), -np.inf, values)
+    order = np.lexsort((-filled, rows))
+    starts = np.searchsorted(rows[order], rows[order], side="left")
+    ranks = np.empty(len(rows), dtype=np.float32)
+    ranks[order] = np.arange(len(order)) - starts
+    ranks[np.isnan(values)] = np.nan
+    return ranks
 
 
 def _artist_features(rows: np.ndarray, items: np.ndarray, seed_rows: sp.csr_matrix, track_artist: np.ndarray,
