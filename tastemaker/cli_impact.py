@@ -47,14 +47,29 @@ def _report_folder(out: Optional[Path], kind: str) -> Path:
 def audit_command(
     model: ModelOption = None,
     param: ParamOption = None,
-    test_playlists: Annotated[int, typer.Option(min=1, help="Playlists to audit, spread over the buckets.")] = 1000,
+    users: Annotated[str, typer.Option(
+        help="Rows to audit: playlists (held-out MPD playlists), plays (listeners' play events, temporal "
+             "leave-last-out), hetrec (HetRec Last.fm play counts, seeded random hold-out of artists), or "
+             "listening (plays when the store has play events, else hetrec).")] = "playlists",
+    test_playlists: Annotated[int, typer.Option(
+        min=1, help="Playlists to audit, spread over the buckets (--users playlists).")] = 1000,
     seeds: Annotated[Optional[list[int]], typer.Option(
         "--seeds", help="Keep only buckets with this many seed tracks (1, 5, 10, 25, 100); repeatable.")] = None,
     bucket: Annotated[Optional[list[str]], typer.Option(
         help="Keep only this bucket (first-1, first-5, random-5, ..., random-100); repeatable. "
              "Default: every bucket with seed tracks.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the split and the reference model.")] = 0,
-    min_hidden: Annotated[int, typer.Option(min=1, help="Minimum hidden tracks per audited playlist.")] = 5,
+    min_hidden: Annotated[int, typer.Option(
+        min=1, help="Minimum hidden tracks per audited playlist (--users playlists).")] = 5,
+    holdout: Annotated[Optional[int], typer.Option(
+        min=1, help="Hidden items per listening user. Default: 10.")] = None,
+    min_train: Annotated[Optional[int], typer.Option(
+        min=1, help="Training items a listening user needs besides the hidden ones. Default: 5.")] = None,
+    level: Annotated[Optional[str], typer.Option(
+        help="Items recommended from play events: track or artist. Default: track.")] = None,
+    max_users: Annotated[Optional[int], typer.Option(
+        min=1, help="Audit a seeded sample of at most this many listening users; the rest still train. "
+                    "Default: all.")] = None,
     n: Annotated[int, typer.Option("-n", min=1, help="Length of the audited lists.")] = 100,
     candidates: Annotated[int, typer.Option(min=1, help="Model candidates that re-rankers choose from.")] = 500,
     rerank: Annotated[Optional[list[str]], typer.Option(
@@ -74,9 +89,10 @@ def audit_command(
     = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG figures (needs matplotlib).")] = True,
 ) -> None:
-    """Audit models' side effects on held-out playlists: exposure, popularity, diversity, calibration, duration."""
+    """Audit models' side effects on held-out playlists or listeners: exposure, popularity, diversity, calibration."""
     from .audit.data import playlist_audit_data
     from .audit.exposure import WEIGHTINGS
+    from .audit.listening_data import listening_audit_data
     from .audit.report import frontier_sentence, write_audit_report
     from .audit.run import AuditSettings, run_audit
     from .pipeline import parse_model_params
@@ -98,8 +114,16 @@ def audit_command(
         raise InputError(f"invalid --frontier {missing[0]!r}: it is not among the audited models ({', '.join(labels)})")
     grid = _strengths(strengths)
 
+    listening = _listening_data(users, seeds, bucket, holdout, min_train, level, max_users)
+
     with open_store(read_only=True) as store:
-        data = playlist_audit_data(store, test_playlists, bucket, seeds, seed, min_hidden, categories)
+        if listening is None:
+            data = playlist_audit_data(store, test_playlists, bucket, seeds, seed, min_hidden, categories)
+        else:
+            # NOTE: ALS reads confidence weights with the default ConfidenceParams; unlike evaluate-users, audit
+            # has no options to change them.
+            data = listening_audit_data(store, listening, level or "track", holdout or 10, min_train or 5, seed,
+                                        categories, max_users=max_users)
     audit_settings = AuditSettings(N=n, candidates=candidates, weighting=weighting, seed=seed)
     extra = len([(name, s) for name in RERANKERS for s in grid if (name, s) not in reranks])
     total = len(models) * (1 + len(reranks)) + len(frontier_models) * extra
@@ -116,15 +140,39 @@ def audit_command(
     console.print(f"reports written to {folder}: {', '.join(sorted(p.name for p in files.values()))}")
 
 
+AUDITED_USERS = ("playlists", "listening", "plays", "hetrec")
+
+
+def _listening_data(users: str, seeds, bucket, holdout, min_train, level, max_users) -> str | None:
+    """Check the options that belong to one kind of audited rows; return the listening data, None for playlists."""
+    if users not in AUDITED_USERS:
+        raise InputError(f"invalid --users {users!r}: choose one of {', '.join(AUDITED_USERS)}")
+    listening_options = {"--holdout": holdout, "--min-train": min_train, "--level": level, "--max-users": max_users}
+    if users == "playlists":
+        misplaced = [name for name, value in listening_options.items() if value is not None]
+        if misplaced:
+            raise InputError(f"{misplaced[0]} applies to listening users only; add --users listening, plays or "
+                             "hetrec, or leave it out")
+        return None
+    misplaced = [name for name, value in (("--seeds", seeds), ("--bucket", bucket)) if value]
+    if misplaced:
+        raise InputError(f"{misplaced[0]} applies to playlists only, not to --users {users}; leave it out")
+    if level is not None and users == "hetrec":
+        raise InputError("--level applies to play events only: HetRec play counts are per artist")
+    if level is not None and level not in ("track", "artist"):
+        raise InputError(f"invalid --level {level!r}: choose track or artist")
+    return "auto" if users == "listening" else users
+
+
 def print_audit(result) -> None:
     """Print the main audit figures of the ``all`` group, one row per model and re-ranker."""
     from .audit.document import format_cell
-    from .audit.report import variant_label
+    from .audit.report import audited_rows, variant_label
     from .audit.run import NO_RERANK
 
     columns = ("ndcg", "coverage", "artist_gini", "top1_artist_share", "long_tail_share", "popularity_lift",
                "novelty", "intra_list_diversity", "calibration_kl", "duration_ratio")
-    table = Table(title=f"audit of {result.description.get('test_playlists', '?')} lists of {result.settings.N}")
+    table = Table(title=f"audit of {audited_rows(result)} lists of {result.settings.N}")
     table.add_column("model")
     for column in columns:
         table.add_column(column, justify="right")

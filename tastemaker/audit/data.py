@@ -39,21 +39,24 @@ SEEDED_BUCKETS = tuple(b.name for b in BUCKETS if b.seeds > 0)
 class AuditData:
     """Training matrix, test rows and track metadata, all on one track axis of n_items.
 
+    On listening data (``listening_data.listening_audit_data``) the rows are
+    users and the items may be artists.
+
     Attributes
     ----------
     train : csr_matrix, shape (n_rows, n_items)
-        Training rows (playlists) by tracks.
+        Training rows (playlists, or listening users with 1 for each positive entry) by tracks.
     context : TrainingContext
         Titles, artists and audio features of the training rows, for models that use them.
     tracks : IdMap
         External track ids of the columns.
     histories : csr_matrix, shape (k, n_items)
-        History of each audited row (a test playlist's seeds).
+        History of each audited row (a test playlist's seeds, or a listening user's training row).
     hidden : list of set of int
         Hidden track indices per audited row; tracks unknown to training get
         distinct ids below -1, so they count as missed and never match.
     titles, buckets : list
-        Title and split bucket of each audited row.
+        Title and split bucket of each audited row (no title and the hold-out kind for listening users).
     track_artist : ndarray of int64, shape (n_items,)
         Dense artist index over the artists of the training catalogue; -1 when unknown.
     n_artists : int
@@ -63,6 +66,11 @@ class AuditData:
         ``"artist"`` or ``"tag"``.
     durations_ms : ndarray, shape (n_items,)
         Track durations, NaN where unknown.
+    description : dict
+        Source, split and sizes, for reports.
+    weighted_train, weighted_histories : csr_matrix or None
+        Confidence-weighted versions of ``train`` and ``histories`` on listening
+        data, which ALS reads in place of the binary ones; None on playlists.
     """
 
     train: sp.csr_matrix
@@ -78,6 +86,8 @@ class AuditData:
     category_kind: str
     durations_ms: np.ndarray
     description: dict = field(default_factory=dict)
+    weighted_train: sp.csr_matrix | None = None
+    weighted_histories: sp.csr_matrix | None = None
 
     @property
     def n_items(self) -> int:

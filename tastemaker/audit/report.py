@@ -61,20 +61,26 @@ def write_audit_report(result: AuditResult, out: Path, plots: bool = True) -> di
 def _describe(document: Document, result: AuditResult) -> None:
     settings = result.settings
     description = result.description
+    items = description.get("items", "tracks")
+    split = description.get("split") or (f"Split seed {description.get('seed', '?')}, buckets "
+                                         f"{', '.join(description.get('per_bucket', {}))}")
+    catalogue = f"{description.get('tracks', '?')} catalogue {items}"
+    if items != "artists":
+        catalogue += f" by {description.get('artists', '?')} artists"
     document.paragraph(
-        f"Data: {description.get('source', 'unknown')}; audited rows: {description.get('test_playlists', '?')} "
-        f"{description.get('rows', 'users')}, {description.get('tracks', '?')} catalogue tracks by "
-        f"{description.get('artists', '?')} artists. Split seed {description.get('seed', '?')}, "
-        f"buckets {', '.join(description.get('per_bucket', {}))}.")
+        f"Data: {description.get('source', 'unknown')}; audited rows: {audited_rows(result)} "
+        f"{description.get('rows', 'users')}, {catalogue}. {split}.")
     categories = description.get("categories", "artist")
-    category_note = ("Calibration uses the artist as the category, because MPD has no genres."
-                     if categories == "artist" else "Calibration uses artist tags as categories.")
-    document.bullets([
+    category_note = description.get("category_note") or (
+        "Calibration uses the artist as the category, because MPD has no genres."
+        if categories == "artist" else "Calibration uses artist tags as categories.")
+    notes = [
         f"Lists: the top {settings.N} of each model; re-rankers choose {settings.N} of the model's top "
         f"{settings.candidates} candidates.",
         f"Exposure weighting: {settings.weighting} (log: rank r gets 1 / log2(r + 1)). Gini and the top-1% share "
-        "are over every catalogue track or artist, including those never recommended.",
-        f"Long tail: the tracks outside the most popular ones that hold {settings.head_share:.0%} of training "
+        f"are over every catalogue {'artist' if items == 'artists' else 'track or artist'}, including those never "
+        "recommended.",
+        f"Long tail: the {items} outside the most popular ones that hold {settings.head_share:.0%} of training "
         "interactions.",
         "Groups: rows split at the median of their history's mean track popularity; mainstream is the upper half, "
         "niche the lower.",
@@ -83,7 +89,20 @@ def _describe(document: Document, result: AuditResult) -> None:
         "same for every audited model.",
         "Durations come from the tracks table (full MPD schema) or from ingested audio features; the duration rows "
         "state the share of slots whose duration is known, and read n/a where none is.",
-    ])
+    ]
+    if description.get("input_note"):
+        notes.append(description["input_note"])
+    if items == "artists":
+        notes.append("Every item is an artist, so the metrics named after tracks measure artists: the track and "
+                     "artist figures coincide, every pair in a list is by different artists, and no item has a "
+                     "duration.")
+    document.bullets(notes)
+
+
+def audited_rows(result: AuditResult) -> int | str:
+    """Return the number of audited rows, from the ``all`` group of the plain lists."""
+    rows = result.select(reranker=NO_RERANK, group="all")
+    return rows[0]["users"] if rows else "?"
 
 
 def _audit_tables(document: Document, result: AuditResult) -> None:

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..evaluation.metrics import ndcg, r_precision, recall_at
 from ..models import ALSRecommender, model_class
@@ -186,6 +187,19 @@ def _nanmean(values: np.ndarray) -> float:
     return float(values.mean()) if len(values) else float("nan")
 
 
+def model_input(data: AuditData, name: str, params: dict) -> tuple[sp.csr_matrix, sp.csr_matrix, dict]:
+    """Return the training matrix, history rows and constructor parameters for model ``name``.
+
+    With confidence weights (listening data) ALS reads them, with its own
+    alpha 1 unless set, because the weights already contain alpha. Every
+    other model, and ALS on playlists, reads the binary rows.
+    """
+    params = {k: v for k, v in params.items() if k != "model"}
+    if name == "als" and data.weighted_train is not None:
+        return data.weighted_train, data.weighted_histories, {"alpha": 1.0, **params}
+    return data.train, data.histories, params
+
+
 def run_audit(data: AuditData, models: list[tuple[str, dict]], settings: AuditSettings | None = None,
               reranks: list[tuple[str, float]] | None = None, frontier_models: list[str] | None = None,
               frontier_strengths: tuple[float, ...] = FRONTIER_STRENGTHS, progress=None) -> AuditResult:
@@ -209,12 +223,14 @@ def run_audit(data: AuditData, models: list[tuple[str, dict]], settings: AuditSe
     log.info("reference ALS vectors: %.1f s", time.perf_counter() - started)
 
     for label, params in models:
-        model = model_class(params.get("model", label))(**{k: v for k, v in params.items() if k != "model"})
+        name = params.get("model", label)
+        train, histories, model_params = model_input(data, name, params)
+        model = model_class(name)(**model_params)
         started = time.perf_counter()
-        model.fit(data.train, context=data.context)
+        model.fit(train, context=data.context)
         fitted = time.perf_counter()
         popularity = model.item_popularity_.astype(np.float64)
-        ids, scores, _, _ = continue_rows(model, data.histories, M, popularity_order(popularity), data.titles)
+        ids, scores, _, _ = continue_rows(model, histories, M, popularity_order(popularity), data.titles)
         recommended = time.perf_counter()
         timing = {"fit": fitted - started, "recommend": recommended - fitted, "rerank": 0.0}
         result.timings[label] = timing
