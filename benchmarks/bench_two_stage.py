@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-SINGLE_MODELS = ("popularity", "als", "bpr", "itemknn", "ease", "item2vec", "cooc")
+SINGLE_MODELS = ("popularity", "als", "bpr", "itemknn", "ease", "item2vec", "cooc", "playlist_knn")
 SEED_BUCKETS = {"5": ("first-5", "random-5"), "10": ("first-10", "random-10"), "25": ("first-25", "random-25")}
 
 
@@ -103,7 +103,7 @@ def main() -> None:
         test_hidden = [set(data.tracks.indices(t.hidden)[0].tolist()) for t in split.test]
         recalls, unions = [], []
         for start in range(0, rows.shape[0], 128):
-            candidates, _ = two_stage._candidates(rows[start:start + 128], titles[start:start + 128])
+            candidates, _, _ = two_stage._candidates(rows[start:start + 128], titles[start:start + 128])
             count = min(128, rows.shape[0] - start)
             recalls.append((count, candidate_recall(candidates, test_hidden[start:start + 128], top=1000)))
             unions.append((count, candidate_recall(candidates, test_hidden[start:start + 128])["merged"]))

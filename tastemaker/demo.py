@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 # The demo leaves out BPR and EASE, the slowest of the single models, to keep
 # its run short; `tastemaker evaluate` compares every model.
-DEMO_MODELS = ("two_stage", "popularity", "als", "itemknn", "item2vec", "cooc")
+DEMO_MODELS = ("two_stage", "popularity", "als", "itemknn", "item2vec", "cooc", "playlist_knn")
 EXAMPLE_SEEDS = 5
 EXAMPLE_TRACKS = 10
 

@@ -30,7 +30,7 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODELS = ("two_stage", "popularity", "als", "bpr", "itemknn", "ease", "item2vec", "cooc")
+DEFAULT_MODELS = ("two_stage", "popularity", "als", "bpr", "itemknn", "ease", "item2vec", "cooc", "playlist_knn")
 DEFAULT_MODEL = "two_stage"
 
 

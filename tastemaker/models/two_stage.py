@@ -160,7 +160,7 @@ class TwoStageRecommender(Recommender):
         popularity = np.asarray((matrix > 0).sum(axis=0)).ravel().astype(np.float32)
         self.signals_ = Signals(fitted["als"], fitted["item2vec"], fitted["cooc"].weights_, title,
                                 np.asarray(context.track_artist, dtype=np.int64), popularity, context.audio,
-                                fitted["knn"])
+                                fitted["knn"], _album_index(context))
         self._cooc = fitted["cooc"]
 
         started = time.perf_counter()
@@ -316,6 +316,7 @@ class TwoStageRecommender(Recommender):
         state = {
             "indexes": {name: index.settings() for name, index in self.indexes_.items()},
             "feature_names": self._feature_names(),
+            "albums": self.signals_.track_album is not None,
             "audio": None if signals.audio is None else {
                 "columns": list(signals.audio.columns), "mean": signals.audio.mean.tolist(),
                 "std": signals.audio.std.tolist()},
@@ -325,6 +326,8 @@ class TwoStageRecommender(Recommender):
 
     def _arrays(self) -> dict[str, np.ndarray]:
         arrays = {"track_artist": self.signals_.track_artist, "popularity": self.signals_.popularity}
+        if self.signals_.track_album is not None:
+            arrays["track_album"] = self.signals_.track_album
         if self.signals_.audio is not None:
             arrays["audio_values"] = self.signals_.audio.values
             arrays["audio_has_features"] = self.signals_.audio.has_features
@@ -349,7 +352,8 @@ class TwoStageRecommender(Recommender):
                                        np.asarray(meta["std"]))
         self.signals_ = Signals(als, item2vec, self._cooc.weights_, title,
                                 load_array(folder, "track_artist", (n_items,)),
-                                load_array(folder, "popularity", (n_items,)), audio, knn)
+                                load_array(folder, "popularity", (n_items,)), audio, knn,
+                                load_array(folder, "track_album", (n_items,)) if state.get("albums") else None)
         self.indexes_ = {name: VectorIndex.load(folder / f"{name}.voy", settings, n_items)
                          for name, settings in state["indexes"].items()}
         self.ranker_ = Ranker.load(folder / "ranker.txt", self.params["ranker"], state["feature_names"])
@@ -364,6 +368,13 @@ def _without(matrix: sp.csr_matrix, rows: np.ndarray, hidden: list[set[int]]) ->
     coo = matrix.tocoo()
     keep = ~np.isin(coo.row.astype(np.int64) * n_items + coo.col, hidden_keys)
     return sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=matrix.shape)
+
+
+def _album_index(context: TrainingContext) -> np.ndarray | None:
+    """Return the context's album of each track, or None when no track has a known album."""
+    if context.track_album is None or not (context.track_album >= 0).any():
+        return None
+    return np.asarray(context.track_album, dtype=np.int64)
 
 
 def _title_evidence(seed_rows: sp.csr_matrix, title_scores: np.ndarray, count: int) -> sp.csr_matrix:

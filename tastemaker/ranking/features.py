@@ -25,7 +25,7 @@ PAIR_FEATURES = (
     "n_sources", "best_rank", "log_popularity", "artist_seed_share", "artist_popularity_share",
     "cooc_max", "cooc_mean", "item2vec_centroid", "als_dot", "audio_distance", "title_evidence",
     "seed_count", "has_title", "als_seed_max", "als_seed_mean", "item2vec_seed_max", "als_dot_row_rank",
-    "cooc_max_row_rank", "knn_all_score",
+    "cooc_max_row_rank", "knn_all_score", "album_seed_share",
 )
 
 
@@ -41,6 +41,7 @@ class Signals:
     popularity: np.ndarray
     audio: AudioFeatureMatrix | None = None
     knn: PlaylistKNNRecommender | None = None
+    track_album: np.ndarray | None = None
 
 
 @dataclass
@@ -128,6 +129,10 @@ def build_features(candidates: Candidates, seed_rows: sp.csr_matrix, titles: lis
     else:
         votes = evidence.neighbour_scores[rows, items]
         columns.append(np.where(np.isfinite(votes), votes, 0.0).astype(np.float32))
+    if signals.track_album is None:
+        columns.append(np.full(len(rows), np.nan, dtype=np.float32))
+    else:
+        columns.append(seed_share_of_key(rows, items, evidence_rows, signals.track_album))
     return np.column_stack(columns).astype(np.float32)
 
 
@@ -170,22 +175,40 @@ def _rank_within_rows(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _artist_features(rows: np.ndarray, items: np.ndarray, seed_rows: sp.csr_matrix, track_artist: np.ndarray,
-                     popularity: np.ndarray) -> list[np.ndarray]:
-    """Return the share of the seeds by the candidate's artist, and the artist's share of its own plays."""
-    seed_share = np.full(len(rows), np.nan, dtype=np.float32)
-    artist_of_item = track_artist[items]
-    for row in np.unique(rows):
+def seed_share_of_key(rows: np.ndarray, items: np.ndarray, seed_rows: sp.csr_matrix, track_key: np.ndarray
+                      ) -> np.ndarray:
+    """Return the share of each candidate's playlist seeds that have its key (artist or album).
+
+    A key of -1 means unknown: such a candidate gets NaN, and such a seed
+    counts in the denominator but matches nothing.
+    """
+    share = np.full(len(rows), np.nan, dtype=np.float32)
+    key_of_item = track_key[items]
+    order = np.argsort(rows, kind="stable")
+    present, starts = np.unique(rows[order], return_index=True)
+    ends = np.append(starts[1:], len(order))
+    for row, start, end in zip(present, starts, ends):
         seeds = seed_rows.indices[seed_rows.indptr[row]:seed_rows.indptr[row + 1]]
         if len(seeds) == 0:
             continue
-        seed_artists = track_artist[seeds]
-        positions = np.flatnonzero(rows == row)
-        candidate_artists = artist_of_item[positions]
-        share = (candidate_artists[:, None] == seed_artists[None, :]).sum(axis=1) / len(seeds)
-        share[candidate_artists < 0] = np.nan
-        seed_share[positions] = share
+        positions = order[start:end]
+        seed_keys = track_key[seeds]
+        seed_keys = seed_keys[seed_keys >= 0]
+        share[positions] = 0.0
+        if len(seed_keys):
+            values, counts = np.unique(seed_keys, return_counts=True)
+            found = np.searchsorted(values, key_of_item[positions]).clip(0, len(values) - 1)
+            matched = values[found] == key_of_item[positions]
+            share[positions] = np.where(matched, counts[found], 0) / len(seeds)
+    share[key_of_item < 0] = np.nan
+    return share
 
+
+def _artist_features(rows: np.ndarray, items: np.ndarray, seed_rows: sp.csr_matrix, track_artist: np.ndarray,
+                     popularity: np.ndarray) -> list[np.ndarray]:
+    """Return the share of the seeds by the candidate's artist, and the artist's share of its own plays."""
+    seed_share = seed_share_of_key(rows, items, seed_rows, track_artist)
+    artist_of_item = track_artist[items]
     known = track_artist >= 0
     artist_totals = np.bincount(track_artist[known], weights=popularity[known],
                                 minlength=int(track_artist.max()) + 1 if known.any() else 0)

@@ -20,8 +20,8 @@ class Catalogue:
     Attributes
     ----------
     track_artists : pyarrow.Table or None
-        Columns ``track_uri`` and ``artist`` (artist URI, else ``name:`` and
-        the artist name), as from ``Store.track_artists()``.
+        Columns ``track_uri``, ``artist`` (artist URI, else ``name:`` and the
+        artist name) and optionally ``album``, as from ``Store.track_artists()``.
     audio : pyarrow.Table or None
         Stored audio features, as from ``read_audio_features``; None or empty
         when none are stored.
@@ -33,14 +33,16 @@ class Catalogue:
     def context(self, data: PlaylistTracks, names: dict[int, str | None]) -> TrainingContext:
         """Align titles, artists and audio features to the rows and columns of ``data``."""
         titles = [names.get(int(pid)) for pid in data.playlists.ids]
+        track_artist = np.full(len(data.tracks), -1, dtype=np.int64)
+        track_album = np.full(len(data.tracks), -1, dtype=np.int64)
         if self.track_artists is not None:
-            track_artist, _ = track_artist_index(data.tracks, self.track_artists.column("track_uri").to_pylist(),
-                                                 self.track_artists.column("artist").to_pylist())
-        else:
-            track_artist = np.full(len(data.tracks), -1, dtype=np.int64)
+            uris = self.track_artists.column("track_uri").to_pylist()
+            track_artist, _ = track_artist_index(data.tracks, uris, self.track_artists.column("artist").to_pylist())
+            if "album" in self.track_artists.column_names:
+                track_album, _ = track_artist_index(data.tracks, uris, self.track_artists.column("album").to_pylist())
         audio = None
         if self.audio is not None and self.audio.num_rows:
             audio = audio_feature_matrix(data.tracks, self.audio)
             if not audio.has_features.any():
                 audio = None
-        return TrainingContext(titles, track_artist, audio)
+        return TrainingContext(titles, track_artist, audio, track_album)

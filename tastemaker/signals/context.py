@@ -21,8 +21,11 @@ class TrainingContext:
         Dense artist index of each track; -1 when unknown.
     audio : AudioFeatureMatrix or None
         Standardised audio features of the tracks, where any are stored.
+    track_album : ndarray, shape (n_items,), int64, or None
+        Dense album index of each track; -1 when unknown, None when no albums are known.
     """
 
     titles: list[str | None]
     track_artist: np.ndarray
     audio: AudioFeatureMatrix | None = None
+    track_album: np.ndarray | None = None

@@ -232,9 +232,11 @@ class Store:
         return {uri: (name, artist) for uri, name, artist in rows}
 
     def track_artists(self) -> pa.Table:
-        """Return track_uri and an artist key (URI, else name) for every stored track."""
+        """Return track_uri, an artist key (URI, else name) and an album key (URI, else artist and name) per track."""
         return _arrow(self.connection.sql(
-            "SELECT track_uri, COALESCE(artist_uri, 'name:' || artist_name) AS artist FROM tracks"
+            "SELECT track_uri, COALESCE(artist_uri, 'name:' || artist_name) AS artist, "
+            "COALESCE(album_uri, 'name:' || COALESCE(artist_uri, artist_name) || '/' || album_name) AS album "
+            "FROM tracks"
         ))
 
     def _one(self, query: str, parameters: list | None = None) -> tuple | None:
