@@ -46,7 +46,7 @@ class Signals:
 
 @dataclass
 class Evidence:
-    """What the features compare candidates with, computed once per chunk of playlists.
+    """Evidence the features compare candidates with, computed once per chunk of playlists.
 
     ``rows`` are the seeds, or for a playlist without seeds the tracks its
     title suggests; the ALS factors and item2vec centroids are folded from them.
@@ -75,7 +75,7 @@ def build_features(candidates: Candidates, seed_rows: sp.csr_matrix, titles: lis
     """Return the (m, n_features) float32 feature matrix of the candidates, columns as ``feature_names``.
 
     ``title_scores`` (k, n_items) may be passed when the caller already
-    scored the titles, to avoid doing it twice. ``evidence`` holds what the
+    scored the titles, to avoid doing it twice. ``evidence`` contains what the
     similarity features compare each candidate with (by default the seeds);
     ``seed_count`` always counts the real seeds.
     """
@@ -140,7 +140,7 @@ def seed_vector_similarity(unit: np.ndarray, seed_rows: sp.csr_matrix, rows: np.
                            has_vector: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Return the largest and the mean cosine similarity of each candidate to its playlist's seeds.
 
-    ``unit`` holds unit-length track vectors. Seeds or candidates without a
+    ``unit`` contains unit-length track vectors. Seeds or candidates without a
     vector (``has_vector`` False) are left out; a pair with none gets NaN.
     """
     maximum = np.full(len(rows), np.nan, dtype=np.float32)
