@@ -418,3 +418,5 @@ def main() -> None:
 from . import cli_listening  # noqa: E402  (registers the listening-history commands)
 
 from . import cli_impact  # noqa: E402  (registers the audit and simulate commands)
+
+from . import cli_products  # noqa: E402  (registers home, discover-weekly, daily-mix, radio and the other products)

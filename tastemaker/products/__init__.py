@@ -1,1 +1,2 @@
-"""Products users see. Playlist continuation is the first; home shelves and mixes will build on it."""
+"""Products users see: playlist continuation, Discover Weekly, Daily Mix, Radio, Release Radar, Smart Shuffle and
+the home page, each returning its tracks with an explanation per track."""
