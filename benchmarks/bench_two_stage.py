@@ -157,9 +157,9 @@ def print_quality(results: dict, fit_seconds: dict) -> None:
     buckets = list(next(iter(results.values())))
     for metric in ("r_precision", "ndcg", "clicks"):
         print(f"{metric}")
-        print(f"  {'bucket':<12}" + "".join(f"{m:>11}" for m in models))
+        print(f"  {'bucket':<12}" + "".join(f"{m:>13}" for m in models))
         for bucket in buckets:
-            print(f"  {bucket:<12}" + "".join(f"{results[m][bucket][metric]:11.4f}" for m in models))
+            print(f"  {bucket:<12}" + "".join(f"{results[m][bucket][metric]:13.4f}" for m in models))
         print()
     print("fit seconds: " + ", ".join(f"{m} {s:.1f}" for m, s in fit_seconds.items()))
     singles = [m for m in models if m != "two_stage"]
