@@ -420,3 +420,5 @@ from . import cli_listening  # noqa: E402  (registers the listening-history comm
 from . import cli_impact  # noqa: E402  (registers the audit and simulate commands)
 
 from . import cli_products  # noqa: E402  (registers home, discover-weekly, daily-mix, radio and the other products)
+
+from . import cli_content  # noqa: E402  (registers ingest audio, train-content, onboard and cold-start)
