@@ -99,6 +99,7 @@ def main() -> None:
         print("feature importance (share of gain):", json.dumps(dict(list(two_stage.report_["feature_importance"].items())[:12])))
 
         # Candidate recall at 1,000 on the test playlists.
+        per_source = two_stage.params["per_source"]
         two_stage.params["per_source"] = 1000
         test_hidden = [set(data.tracks.indices(t.hidden)[0].tolist()) for t in split.test]
         recalls, unions = [], []
@@ -107,7 +108,7 @@ def main() -> None:
             count = min(128, rows.shape[0] - start)
             recalls.append((count, candidate_recall(candidates, test_hidden[start:start + 128], top=1000)))
             unions.append((count, candidate_recall(candidates, test_hidden[start:start + 128])["merged"]))
-        two_stage.params["per_source"] = 500
+        two_stage.params["per_source"] = per_source
         total = sum(n for n, _ in recalls)
         recall = {s: sum(n * r[s] for n, r in recalls) / total for s in recalls[0][1]}
         union = sum(n * r for n, r in unions) / total

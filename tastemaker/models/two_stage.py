@@ -53,7 +53,7 @@ class TwoStageRecommender(Recommender):
     name = "two_stage"
     uses_titles = True
 
-    def __init__(self, per_source: int = 500, popular_candidates: int = 100, audio_candidates: int = 100,
+    def __init__(self, per_source: int = 1000, popular_candidates: int = 100, audio_candidates: int = 100,
                  ranker_playlists: int = 2000, ranker_negatives: int = 200, refit: bool = True, index_min_count: int = 2,
                  title_seeds: int = 10,
                  query_ef: int = 2000, seed: int = 0, als: dict | None = None, item2vec: dict | None = None,
