@@ -422,3 +422,5 @@ from . import cli_impact  # noqa: E402  (registers the audit and simulate comman
 from . import cli_products  # noqa: E402  (registers home, discover-weekly, daily-mix, radio and the other products)
 
 from . import cli_content  # noqa: E402  (registers ingest audio, train-content, onboard and cold-start)
+
+from . import cli_serve  # noqa: E402  (registers serve, the HTTP API and web page)
