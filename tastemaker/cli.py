@@ -219,8 +219,14 @@ def train_command(
     model: ModelOption = None,
     param: ParamOption = None,
     default: Annotated[Optional[str], typer.Option(help="Model that recommend and continue use by default.")] = None,
+    engine: Annotated[str, typer.Option(help="local, or spark to train als, item2vec and popularity on Spark.")] = "local",
+    master: cli_spark.MasterOption = None,
+    input_path: cli_spark.InputOption = None,
 ) -> None:
     """Train models on every stored playlist and publish them as the current bundle."""
+    if engine != "local" or master is not None or input_path is not None:
+        cli_spark.train_with_spark(engine, model, param, default, master, input_path)
+        return
     models = parse_model_params(model or list(DEFAULT_MODELS), param or [])
     if default is not None and default not in dict(models):
         raise InputError(f"--default {default!r} is not among the trained models ({', '.join(dict(models))})")
@@ -418,6 +424,8 @@ def main() -> None:
 from . import cli_listening  # noqa: E402  (registers the listening-history commands)
 
 from . import cli_impact  # noqa: E402  (registers the audit and simulate commands)
+
+from . import cli_spark  # noqa: E402  (registers the export and recommend-all commands)
 
 from . import cli_products  # noqa: E402  (registers home, discover-weekly, daily-mix, radio and the other products)
 
