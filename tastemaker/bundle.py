@@ -78,7 +78,7 @@ def write_bundle(data_dir: Path, tracks: IdMap, models: dict[str, Recommender], 
         for name, model in models.items():
             model.save(staging / "models" / name)
         files = {
-            str(path.relative_to(staging)): {"sha256": _sha256(path), "bytes": path.stat().st_size}
+            str(path.relative_to(staging)): {"sha256": file_sha256(path), "bytes": path.stat().st_size}
             for path in sorted(staging.rglob("*")) if path.is_file()
         }
         manifest = {
@@ -94,7 +94,7 @@ def write_bundle(data_dir: Path, tracks: IdMap, models: dict[str, Recommender], 
             **(extra or {}),
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
-        name = created.strftime("%Y%m%dT%H%M%SZ") + "-" + _sha256_text(json.dumps(files, sort_keys=True))[:8]
+        name = created.strftime("%Y%m%dT%H%M%SZ") + "-" + text_sha256(json.dumps(files, sort_keys=True))[:8]
         final = root / name
         os.replace(staging, final)
     except BaseException:
@@ -151,7 +151,7 @@ def load_bundle(path: Path, verify_hashes: bool = True) -> Bundle:
                 f"{path}: {relative} has {file.stat().st_size} bytes but the manifest lists {expected['bytes']}; "
                 "the bundle was modified or truncated, retrain with `tastemaker train`"
             )
-        if verify_hashes and _sha256(file) != expected["sha256"]:
+        if verify_hashes and file_sha256(file) != expected["sha256"]:
             raise BundleError(
                 f"{path}: {relative} does not match its SHA-256 in the manifest; "
                 "the bundle was modified, retrain with `tastemaker train`"
@@ -169,7 +169,8 @@ def load_bundle(path: Path, verify_hashes: bool = True) -> Bundle:
     return Bundle(path, manifest, tracks, models)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Return the SHA-256 hex digest of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -177,5 +178,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _sha256_text(text: str) -> str:
+def text_sha256(text: str) -> str:
+    """Return the SHA-256 hex digest of a string's UTF-8 bytes."""
     return hashlib.sha256(text.encode()).hexdigest()

@@ -164,7 +164,7 @@ def test_unreadable_file_is_rejected_by_name(store_with_catalogue, tmp_path, mon
     folder.mkdir()
     write(folder / "a.wav", song(), "WAV", "PCM_16")
     write(folder / "b.wav", song(frequency=440.0), "WAV", "PCM_16")
-    real_sha256 = audio_files._file_sha256
+    real_sha256 = audio_files.file_sha256
 
     def failing_sha256(path):
         if path.name == "a.wav":
@@ -172,7 +172,7 @@ def test_unreadable_file_is_rejected_by_name(store_with_catalogue, tmp_path, mon
         return real_sha256(path)
 
     # Root reads files whatever their mode, so the read error is simulated.
-    monkeypatch.setattr(audio_files, "_file_sha256", failing_sha256)
+    monkeypatch.setattr(audio_files, "file_sha256", failing_sha256)
     report = ingest_audio_files(store_with_catalogue, [folder], workers=1)
     assert report.loaded == 1
     assert report.rejected == 1

@@ -17,7 +17,6 @@ the Voyager index. Nothing is a pickle. ``current`` names the live folder.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -33,6 +32,7 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from .. import __version__
+from ..bundle import file_sha256, text_sha256
 from ..errors import BundleError, InputError
 from ..models.base import load_array
 from ..models.implicit_models import ALSRecommender
@@ -227,13 +227,13 @@ def write_content_model(data_dir: Path, model: ContentModel) -> Path:
         (staging / "artists.json").write_text(json.dumps({"keys": model.artists, "names": model.artist_names},
                                                          ensure_ascii=False), encoding="utf-8")
         model.index.save(staging / "index.voy")
-        files = {str(p.relative_to(staging)): _sha256(p) for p in sorted(staging.iterdir()) if p.is_file()}
+        files = {str(p.relative_to(staging)): file_sha256(p) for p in sorted(staging.iterdir()) if p.is_file()}
         manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "tastemaker_version": __version__,
                     "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "n_tracks": len(model.tracks), "index": model.index.settings(), **(model.manifest or {}),
                     "files": files}
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-        name = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + _sha256_text(json.dumps(files))[:8]
+        name = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + text_sha256(json.dumps(files))[:8]
         os.replace(staging, root / name)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -262,7 +262,7 @@ def load_content_model(data_dir: Path) -> ContentModel:
                           "run `tastemaker train-content` again")
     for relative, digest in manifest["files"].items():
         path = folder / relative
-        if not path.is_file() or _sha256(path) != digest:
+        if not path.is_file() or file_sha256(path) != digest:
             raise BundleError(f"{path} is missing or does not match its SHA-256 in the manifest; "
                               "run `tastemaker train-content` again")
 
@@ -285,15 +285,3 @@ def load_content_model(data_dir: Path) -> ContentModel:
         tracks, factors, load_array(folder, "content_based", (n,)), load_array(folder, "popularity", (n,)),
         load_array(folder, "track_artist", (n,)), artists["keys"], artists["names"], manifest["params"],
         VectorIndex.load(folder / "index.voy", manifest["index"], n), tags, tag_rows, manifest)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()

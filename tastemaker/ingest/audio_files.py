@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from ..bundle import file_sha256
 from ..content.features import (AUDIO_FILE_SUFFIXES, DEFAULT_MAX_SECONDS, FEATURE_VERSION, AudioContentError,
                                 AudioTags)
 from ..errors import InputError
@@ -162,7 +163,7 @@ def ingest_audio_files(store: Store, paths: list[str | Path], workers: int | Non
     seen: set[str] = set()
     for path in files:
         try:
-            sha256 = _file_sha256(path)
+            sha256 = file_sha256(path)
         except OSError as exc:
             # The rejects table needs a key; an unreadable file is keyed by its path.
             key = "unreadable:" + hashlib.sha256(str(path).encode()).hexdigest()
@@ -323,14 +324,6 @@ def _limit_worker_threads() -> None:
     # would oversubscribe the cores.
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[name] = "1"
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _notify(progress: ProgressCallback | None, path: Path, loaded: bool) -> None:
