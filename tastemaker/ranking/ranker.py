@@ -20,12 +20,14 @@ OBJECTIVES = ("lambdarank", "binary")
 class Ranker:
     """LambdaRank gradient-boosted trees; saved as LightGBM's own text format, never a pickle.
 
+    300 trees of 31 leaves matched 200 of 63 overall on the MPD sample and
+    ranked 5-seed playlists slightly better (NDCG 0.2788 against 0.2776).
     ``num_threads`` defaults to 1 because LightGBM's OpenMP threads spin while
     they wait. On 2 cores busy with other work, two threads trained a small
     ranker 3.5 times slower than one (6.6 s against 1.9 s for 30 rounds).
     """
 
-    def __init__(self, n_estimators: int = 200, learning_rate: float = 0.05, num_leaves: int = 63,
+    def __init__(self, n_estimators: int = 300, learning_rate: float = 0.05, num_leaves: int = 31,
                  min_child_samples: int = 50, truncation_level: int = 100, seed: int = 0, num_threads: int = 1,
                  objective: str = "lambdarank"):
         if objective not in OBJECTIVES:
