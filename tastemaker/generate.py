@@ -88,8 +88,10 @@ def generate_mpd(out_dir: Path, n_playlists: int = 3000, artists_per_genre: int 
             "playlists": playlists,
         }
         path = out_dir / f"mpd.slice.{slice_start}-{slice_end - 1}.json.gz"
-        with gzip.open(path, "wt", encoding="utf-8") as handle:
-            json.dump(document, handle)
+        # mtime=0 keeps the gzip header, and so the file's bytes and content hash,
+        # the same on every run: ingesting a regenerated folder then changes nothing.
+        with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as compressed:
+            compressed.write(json.dumps(document).encode("utf-8"))
         paths.append(path)
     return paths
 
