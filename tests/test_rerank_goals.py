@@ -150,7 +150,7 @@ def test_parse_rerank_spec():
     ("mmr", "expected NAME:STRENGTH"),
     ("shuffle:0.2", "unknown name 'shuffle'"),
     ("mmr:high", "strength 'high' is not a number"),
-    ("mmr:2", "strength must be a number from 0 to 1"),
+    ("mmr:2", r"invalid re-ranker .mmr:2.: strength 2 is outside 0 to 1"),
 ])
 def test_parse_rerank_spec_rejects(spec, message):
     with pytest.raises(InputError, match=message):

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import InputError
-from .base import Reranker, validate_strength
+from .base import Reranker
 from .calibration import CalibrationReranker
 from .fairness import ArtistFairnessReranker
 from .mmr import MMRReranker
@@ -74,7 +74,9 @@ def parse_rerank_spec(spec: str) -> tuple[str, float]:
         strength = float(raw)
     except ValueError:
         raise InputError(f"invalid re-ranker {spec!r}: strength {raw!r} is not a number from 0 to 1") from None
-    validate_strength(strength)
+    if not 0 <= strength <= 1:
+        raise InputError(f"invalid re-ranker {spec!r}: strength {raw} is outside 0 to 1; "
+                         f"use for example {name}:0.3")
     return name, strength
 
 
