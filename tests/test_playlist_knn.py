@@ -27,7 +27,8 @@ def test_votes_are_similarities_to_the_power():
     to_second = 1.0  # {0, 1} and {0, 1}
     assert scores[0] == pytest.approx(to_first + to_second)
     assert scores[2] == pytest.approx(to_first)
-    assert np.isneginf(scores[3]) and np.isneginf(scores[4])
+    assert np.isneginf(scores[3])
+    assert np.isneginf(scores[4])
 
     squared = PlaylistKNNRecommender(neighbours=2, power=2.0).fit(TRAIN)._scores(QUERY)[0]
     assert squared[2] == pytest.approx(to_first ** 2)
@@ -48,7 +49,7 @@ def test_saved_model_scores_the_same(tmp_path):
     np.testing.assert_array_equal(loaded._scores(QUERY), model._scores(QUERY))
 
 
-def test_a_corrupt_row_pointer_is_refused(tmp_path):
+def test_load_rejects_corrupt_row_pointer(tmp_path):
     PlaylistKNNRecommender().fit(TRAIN).save(tmp_path / "knn")
     np.save(tmp_path / "knn" / "playlists_indptr.npy", np.array([0, 9, 2], dtype=np.int32))
     with pytest.raises(BundleError, match="playlists_indptr.npy is not a valid row pointer"):

@@ -68,7 +68,10 @@ def test_discover_weekly_rejects_bad_week():
 
 
 def station(seed_track: int, **settings_) -> RadioSession:
-    seed_track = seed_track % len(space())
+    # A seed track without a vector gives the station no taste to start from,
+    # so the properties are checked on seeds that have one.
+    with_vector = np.flatnonzero(space().has_vector)
+    seed_track = int(with_vector[seed_track % len(with_vector)])
     return RadioSession(space(), RadioSeed(np.array([seed_track]), "seed", space().tracks.ids[seed_track]),
                         settings=RadioSettings(**settings_))
 
@@ -86,7 +89,7 @@ def test_radio_never_repeats_in_session(seed_track, pages, feedback):
         for position, outcome in feedback:
             session.record(page * 10 + position, outcome)
     assert len(served) == len(set(served))
-    assert space().tracks.ids[seed_track % len(space())] not in served
+    assert space().tracks.ids[int(session.seed.tracks[0])] not in served
     assert len(served) == 10 * pages
 
 

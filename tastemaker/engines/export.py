@@ -13,7 +13,7 @@ Layout of an export folder::
 Rows of one playlist (or one user) always share a bucket, because training
 and recommend-all group by playlist and by user, and each bucket contains about
 ``ROWS_PER_BUCKET`` rows. DuckDB writes the files straight from the store, so
-the export streams and never holds a table in Python.
+the export streams and never keeps a table in Python.
 
 The folder is written beside its destination and renamed into place, so a
 reader never sees a half-written export.

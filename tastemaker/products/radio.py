@@ -151,6 +151,8 @@ class RadioSession:
     def taste(self) -> np.ndarray:
         """Return the station's taste vector now (not normalised)."""
         vectors = self.space.vectors
+        # NOTE: a seed whose tracks have no vector gives a zero taste, and the first
+        # page comes back empty with the "served every track" fallback message.
         taste = _unit(vectors[self.seed.tracks].sum(axis=0))
         if self.listener is not None and self.settings.taste_weight > 0 and len(self.listener.history):
             history, weights = self.listener.history, self.listener.weights

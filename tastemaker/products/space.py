@@ -82,6 +82,7 @@ class TrackSpace:
     _artist_order: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     _artist_vectors: np.ndarray | None = field(default=None, repr=False)
     _popularity_order: np.ndarray | None = field(default=None, repr=False)
+    _has_vector: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.tracks)
@@ -93,7 +94,10 @@ class TrackSpace:
 
     @property
     def has_vector(self) -> np.ndarray:
-        return np.any(self.vectors != 0, axis=1)
+        """Whether each track has a vector, computed once: a full scan took 20 to 40 ms on 176,202 tracks."""
+        if self._has_vector is None:
+            self._has_vector = np.any(self.vectors != 0, axis=1)
+        return self._has_vector
 
     def popularity_order(self) -> np.ndarray:
         """Track indices from most to least popular."""

@@ -15,7 +15,7 @@ from .store import Store, _arrow
 
 # One row per ingested audio file, keyed by the SHA-256 of its bytes.
 # features follows tastemaker.content.features.CONTENT_FEATURES of
-# feature_version. matched_by says how the file found its track: 'spotify id'
+# feature_version. matched_by records how the file found its track: 'spotify id'
 # (in the file name), 'tags', 'file name' or 'new track'.
 CONTENT_STATEMENTS = [
     """
