@@ -19,8 +19,8 @@ ALS. implicit (0.7) weights an entry of value r with confidence
 ``lambda_mllib * n_u * I``, where n_u counts the row's positive entries
 (ALS-WR scaling). Entries here are binary (r = 1), so ``alpha_mllib =
 alpha - 1`` gives exactly implicit's confidence. No single
-``lambda_mllib`` reproduces a fixed lambda for rows of different lengths;
-``regParam`` is ``regularization / mean entries per row`` by default, which
+``lambda_mllib`` reproduces a fixed lambda for rows of different lengths.
+By default ``regParam`` is ``regularization / mean entries per row``, so it
 equals implicit's penalty for a playlist of average length (see
 ``MLLIB_REGULARIZATION``). Fold-in at serving time uses implicit's solver
 with the bundle's own parameters, as for a locally trained bundle.
@@ -67,7 +67,7 @@ class SparkTrainingData:
     """Indexed training pairs on Spark, with what the bundle needs on the driver.
 
     ``pairs`` has integer columns ``row`` and ``item`` and one row per
-    distinct (playlist, track); ``tracks`` is the track id map and
+    distinct (playlist, track). ``tracks`` is the track id map, and
     ``popularity`` the number of playlists per track, float32.
     """
 
